@@ -1,0 +1,84 @@
+"""The typed result of running one model on one device: what the store keeps and reports read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RunSettings:
+    """What the runner was asked to do (echoed back by it)."""
+
+    threads: int = 1
+    warmup: int = 3
+    loops: int = 20
+    min_time_ms: float = 0.0
+    powersave: int = 0
+    seed: int = 0
+    fp16_packed: bool = True
+    fp16_storage: bool = True
+    fp16_arithmetic: bool = True
+    bf16_storage: bool = False
+    packing_layout: bool = True
+
+
+@dataclass
+class BoardState:
+    """The board (or emulator) as seen just before and just after a run."""
+
+    uname: str = ""
+    cpu_model: str = ""
+    hwcaps: list[str] = field(default_factory=list)
+    governor: str | None = None
+    freq_khz_before: int | None = None
+    freq_khz_after: int | None = None
+    temp_c_before: float | None = None
+    temp_c_after: float | None = None
+    loadavg: list[float] = field(default_factory=list)
+    emulated: bool = False
+    emulator: str | None = None  # e.g. "qemu-arm -cpu cortex-a9"
+    emulator_version: str | None = None
+    flags: list[str] = field(default_factory=list)  # e.g. "clock dropped 800000 -> 396000 kHz", "ran hot"
+
+
+@dataclass
+class IterationCounts:
+    """Exact guest counts for one timed iteration (QEMU plugin, between the runner's markers)."""
+
+    instructions: int
+    simd_fp: int  # NEON/VFP data-processing
+    integer: int
+    loads: int
+    stores: int
+    branches: int
+    bytes_loaded: int
+    bytes_stored: int
+    l1d_misses: int
+    l1i_misses: int
+    l2_misses: int
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    model: str
+    artifact_sha256: str
+    device: str
+    arch: str
+    settings: RunSettings
+    ncnn_version: str
+    runtime_key: str  # the runtime build's cache key: runs from different builds never mix
+    samples_ms: list[float]  # every timed iteration, in order
+    load_ms: float
+    first_inference_ms: float
+    peak_rss_kb: int
+    output_checksum: dict[str, float]
+    output_cosine_vs_host: float | None  # emulated/board output vs host NCNN on the same input
+    board: BoardState
+    started_utc: str
+    finished_utc: str
+    status: str = "ok"  # "ok" or "failed"
+    error: str | None = None
+    counters: list[IterationCounts] | None = None
+    modeled_ms: float | None = None  # always labelled "modeled" wherever shown
+    mflops: float | None = None
