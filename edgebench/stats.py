@@ -1,0 +1,110 @@
+"""Summary statistics of timed samples, in the manner of pyperf: keep every sample, report robust figures.
+
+The median (with a bootstrap confidence interval) is the headline: timing noise is one-sided (interrupts,
+cache pollution, clock changes only ever add time), so the mean and std are shown but never lead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from edgebench.errors import EdgebenchError
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20180211  # fixed: the same samples always give the same interval
+CONFIDENCE = 0.95
+
+# Below this many samples a bootstrap interval of the median is too coarse to trust.
+MIN_SAMPLES = 10
+# Relative MAD above which a run is too noisy to compare small differences (pyperf warns at 10 % std/mean;
+# the MAD is about 0.67 std for normal noise, so 5 % is the same order, but robust to outliers).
+WIDE_MAD_RATIO = 0.05
+# Width of the 95 % interval of the median, relative to the median, above which the median itself is unsure.
+WIDE_CI_RATIO = 0.10
+
+# Resampled medians are computed in chunks so memory stays bounded (about 32 MB of float64) for long runs.
+_CHUNK_ELEMENTS = 4_000_000
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Robust statistics of one model's timed iterations (milliseconds); warm-up iterations are not in it."""
+
+    n: int
+    min: float
+    median: float
+    mean: float
+    std: float  # sample standard deviation (n - 1); 0.0 for a single sample
+    mad: float  # median absolute deviation from the median, unscaled (as pyperf reports it)
+    p90: float
+    p99: float
+    ci_low: float  # bootstrap 95% interval of the median (percentile method)
+    ci_high: float
+    flags: tuple[str, ...] = ()  # why these figures deserve caution, in words
+
+    @property
+    def mad_ratio(self) -> float:
+        return self.mad / self.median if self.median > 0 else math.inf
+
+    @property
+    def ci_ratio(self) -> float:
+        return (self.ci_high - self.ci_low) / self.median if self.median > 0 else math.inf
+
+
+def summarize(samples_ms: list[float] | np.ndarray, *, seed: int = BOOTSTRAP_SEED) -> Summary:
+    """Summarise timed samples; raises EdgebenchError for no samples or values that are not times."""
+    x = np.asarray(samples_ms, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise EdgebenchError("no timed samples to summarise", "the run recorded no iterations (did it fail?)")
+    if not np.all(np.isfinite(x)) or np.any(x < 0):
+        bad = x[~np.isfinite(x) | (x < 0)][0]
+        raise EdgebenchError(f"a timed sample is {bad!r} ms; times must be finite and non-negative")
+    median = float(np.median(x))
+    ci_low, ci_high = bootstrap_median_ci(x, seed=seed)
+    summary = Summary(
+        n=int(x.size),
+        min=float(x.min()),
+        median=median,
+        mean=float(x.mean()),
+        std=float(x.std(ddof=1)) if x.size > 1 else 0.0,
+        mad=float(np.median(np.abs(x - median))),
+        p90=float(np.percentile(x, 90)),
+        p99=float(np.percentile(x, 99)),
+        ci_low=ci_low,
+        ci_high=ci_high,
+    )
+    return replace(summary, flags=spread_flags(summary))
+
+
+def bootstrap_median_ci(
+    x: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median: resample with replacement, take the middle `confidence`."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 1:
+        return float(x[0]), float(x[0])
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, _CHUNK_ELEMENTS // x.size)
+    medians = np.empty(resamples)
+    for start in range(0, resamples, per_chunk):
+        stop = min(resamples, start + per_chunk)
+        idx = rng.integers(0, x.size, size=(stop - start, x.size))
+        medians[start:stop] = np.median(x[idx], axis=1)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(medians, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def spread_flags(s: Summary) -> tuple[str, ...]:
+    """Plain-words cautions about a summary: too few samples, or a spread too wide to trust small differences."""
+    flags = []
+    if s.n < MIN_SAMPLES:
+        flags.append(f"few samples: {s.n} < {MIN_SAMPLES}, the interval is coarse")
+    if s.mad_ratio > WIDE_MAD_RATIO:
+        flags.append(f"wide spread: MAD is {s.mad_ratio:.1%} of the median (> {WIDE_MAD_RATIO:.0%})")
+    if s.ci_ratio > WIDE_CI_RATIO:
+        flags.append(f"unsure median: 95% CI spans {s.ci_ratio:.1%} of it (> {WIDE_CI_RATIO:.0%})")
+    return tuple(flags)
