@@ -1,0 +1,1 @@
+"""PyTorch -> ONNX -> NCNN export, parity checks, complexity and the artifact manifest."""

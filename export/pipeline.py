@@ -1,0 +1,148 @@
+"""One export: source -> ONNX -> simplified ONNX -> NCNN, parity at every arrow, an artifact folder.
+
+The artifact is assembled in a staging folder and renamed into place only when every parity check passed, so
+a half-written or failed export never looks like a usable artifact. A failed one is kept under
+`<name>.failed/` for inspection.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import ncnn
+import onnx
+import onnxruntime
+import onnxsim
+import torch
+
+from edgebench.errors import EdgebenchError
+from edgebench.export import host_inference as hi
+from edgebench.export.convert import convert
+from edgebench.export.manifest import ArtifactManifest, Parity, TensorInfo, sha256_file
+from edgebench.export.parity import AS_TIMED, TIGHT, compare
+from edgebench.export.simplify import simplify, single_io, static_shape
+from edgebench.export.source import ExportSource, load_onnx
+from edgebench.export.to_onnx import export_onnx
+
+ARTIFACT_FILES = ("model.onnx", "model.param", "model.bin")
+
+
+class ParityError(EdgebenchError):
+    """Raised when an arrow's outputs disagree past its limit; carries the figures."""
+
+    def __init__(self, message: str, hint: str, parity: list[Parity]):
+        super().__init__(message, hint)
+        self.parity = parity
+
+
+def tool_versions() -> dict[str, str]:
+    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+            "onnxsim": importlib.metadata.version("onnxsim"), "pnnx": importlib.metadata.version("pnnx"),
+            "ncnn": ncnn.__version__}
+
+
+def export_artifact(source: ExportSource, out_root: Path, converter: str = "pnnx", force: bool = False,
+                    seed: int = 0, on_stage: Callable[[str], None] = lambda s: None) -> tuple[ArtifactManifest, Path]:
+    out_root = Path(out_root)
+    final = out_root / source.name
+    failed = out_root / f"{source.name}.failed"
+    if final.exists() and not force:
+        raise EdgebenchError(f"{final} already exists", hint="pass --force to replace it")
+    out_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{source.name}.", dir=out_root))
+    try:
+        manifest = _build(source, staging, converter, seed, on_stage)
+    except ParityError:
+        _replace(staging, failed)
+        raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _replace(staging, final)
+    shutil.rmtree(failed, ignore_errors=True)
+    return manifest, final
+
+
+def _replace(src: Path, dst: Path) -> None:
+    if dst.exists():
+        shutil.rmtree(dst)
+    src.rename(dst)
+
+
+def _build(source: ExportSource, folder: Path, converter: str, seed: int,
+           on_stage: Callable[[str], None]) -> ArtifactManifest:
+    parity: list[Parity] = []
+    if source.build is not None:
+        on_stage("torch -> ONNX")
+        module = source.build()
+        x = hi.seeded_input(source.input_shape, seed)
+        reference, ref_name = hi.run_torch(module, x), "torch"
+        raw = export_onnx(module, source.input_shape)
+    else:
+        on_stage("loading ONNX")
+        raw = load_onnx(source.onnx_path)
+    on_stage("onnxsim")
+    simplified = simplify(raw, list(source.input_shape) if source.input_shape else None)
+    inp, out = single_io(simplified)
+    shape = static_shape(inp)
+    onnx_path = folder / "model.onnx"
+    onnx.save(simplified, str(onnx_path))
+    if source.build is None:
+        x = hi.seeded_input(shape, seed)
+    ort_raw = hi.run_onnxruntime(raw, x)
+    if source.build is None:
+        reference, ref_name = ort_raw, "ONNX"
+    else:
+        parity.append(compare("torch -> ONNX (onnxruntime)", reference, ort_raw, TIGHT))
+    ort_simplified = hi.run_onnxruntime(simplified, x)
+    parity.append(compare("ONNX -> simplified ONNX (onnxruntime)", ort_raw, ort_simplified, TIGHT))
+
+    on_stage(f"{converter} -> NCNN")
+    with tempfile.TemporaryDirectory(prefix="edgebench-convert-") as scratch:
+        try:
+            conv = convert(onnx_path, inp.name, out.name, shape, Path(scratch), converter)
+        except EdgebenchError as exc:
+            log = Path(scratch) / f"{converter}.log"
+            if log.exists():
+                kept = folder.parent / f"{source.name}.{converter}.log"
+                shutil.copyfile(log, kept)
+                exc.hint = f"its log: {kept}"
+            raise
+        shutil.copyfile(conv.param, folder / "model.param")
+        shutil.copyfile(conv.bin, folder / "model.bin")
+    param, weights = folder / "model.param", folder / "model.bin"
+
+    on_stage("NCNN parity")
+    ncnn_fp32 = hi.run_ncnn(param, weights, conv.input_blob, conv.output_blob, x, fp16=False)
+    ncnn_fp16 = hi.run_ncnn(param, weights, conv.input_blob, conv.output_blob, x, fp16=True)
+    parity.append(compare("simplified ONNX -> NCNN (fp32)", ort_simplified, ncnn_fp32, TIGHT))
+    parity.append(compare(f"{ref_name} -> NCNN (fp16 on, as timed)", reference, ncnn_fp16, AS_TIMED))
+
+    from edgebench.export.complexity import count_complexity
+
+    complexity = count_complexity(simplified)
+    manifest = ArtifactManifest(
+        name=source.name, source=source.ref,
+        onnx_input=TensorInfo(inp.name, shape), onnx_output=TensorInfo(out.name, static_shape(out)),
+        ncnn_input=TensorInfo(conv.input_blob, shape[1:]), ncnn_output=TensorInfo(conv.output_blob, list(ncnn_fp32.shape)),
+        macs=complexity.macs, params=complexity.params, converter=conv.converter,
+        ncnn_options=hi.ncnn_options(fp16=True), parity=parity,
+        files={f: sha256_file(folder / f) for f in ARTIFACT_FILES},
+        tools={**tool_versions(), conv.converter: conv.version},
+        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        spec=source.spec, paper_mflops=source.spec.paper.mflops if source.spec else None,
+    )
+    manifest.save(folder)
+    failures = [p for p in parity if not p.passed]
+    if failures:
+        worst = failures[0]
+        raise ParityError(
+            f"{source.name}: parity failed at '{worst.stage}': cosine {worst.cosine:.6f}, SQNR {worst.sqnr_db:.1f} dB, "
+            f"max abs {worst.max_abs:.3g} (limit: {worst.limit})",
+            hint=f"files kept for inspection in {folder.parent / (source.name + '.failed')}", parity=parity)
+    return manifest

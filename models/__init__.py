@@ -1,0 +1,1 @@
+"""The model zoo: a registry of named variants with their papers' numbers."""
