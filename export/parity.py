@@ -22,8 +22,9 @@ class Limit:
         return f"cosine >= {self.min_cosine}, SQNR >= {self.min_sqnr_db:g} dB"
 
 
-# fp32 end to end: only summation order differs (measured ~3e-7 abs on logits of magnitude ~1).
-TIGHT = Limit(min_cosine=0.99999, min_sqnr_db=60.0)
+# fp32 end to end: only summation order differs (measured ~3e-7 abs on logits of magnitude ~1, ~130 dB);
+# 80 dB still separates it from fp16 storage (~65 dB), which must not pass as fp32.
+TIGHT = Limit(min_cosine=0.999999, min_sqnr_db=80.0)
 # NCNN's defaults store weights/activations as fp16 (measured 2e-4..8e-4 abs): the settings that get timed.
 AS_TIMED = Limit(min_cosine=0.9999, min_sqnr_db=30.0)
 
@@ -39,9 +40,10 @@ def compare(stage: str, reference: np.ndarray, candidate: np.ndarray, limit: Lim
     diff = cand - ref
     max_abs = float(np.max(np.abs(diff))) if diff.size else 0.0
     denom = float(np.linalg.norm(ref) * np.linalg.norm(cand))
-    cosine = float(np.dot(ref, cand) / denom) if denom > 0 else (1.0 if max_abs == 0 else 0.0)
+    # clipped: rounding can put the cosine of identical vectors a hair above 1
+    cosine = min(1.0, float(np.dot(ref, cand) / denom)) if denom > 0 else (1.0 if max_abs == 0 else 0.0)
     noise = float(np.sum(diff * diff))
     signal = float(np.sum(ref * ref))
-    sqnr = float("inf") if noise == 0 else 10.0 * np.log10(signal / noise) if signal > 0 else float("-inf")
-    passed = cosine >= limit.min_cosine and sqnr >= limit.min_sqnr_db
+    sqnr = float("inf") if noise == 0 else float(10.0 * np.log10(signal / noise)) if signal > 0 else float("-inf")
+    passed = bool(cosine >= limit.min_cosine and sqnr >= limit.min_sqnr_db)
     return Parity(stage, max_abs, cosine, sqnr, passed, limit.describe())

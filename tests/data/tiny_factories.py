@@ -1,0 +1,39 @@
+"""User-style model factories for the export tests (what `edgebench export pkg.mod:fn` imports)."""
+
+import torch
+
+
+def small_cnn() -> torch.nn.Module:
+    g = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1, bias=False), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16, bias=False), torch.nn.BatchNorm2d(16),
+        torch.nn.ReLU(), torch.nn.Conv2d(16, 24, 1, bias=False), torch.nn.BatchNorm2d(24), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(24, 10))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+        for m in net:
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    return net
+
+
+class _TopK(torch.nn.Module):
+    """An op NCNN has no layer for: pnnx passes it through as a layer NCNN cannot load."""
+
+    def forward(self, x):
+        return torch.topk(x.flatten(1), 5).values
+
+
+def topk_net() -> torch.nn.Module:
+    return _TopK()
+
+
+def not_a_module():
+    return 42
+
+
+def raises():
+    raise RuntimeError("factory exploded")

@@ -1,0 +1,163 @@
+"""Export: source resolution, converter selection, error paths, and whole exports of small user models."""
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgebench.cli import main
+from edgebench.errors import EdgebenchError
+from edgebench.export.convert import find_converter
+from edgebench.export.manifest import load_manifest
+from edgebench.export.source import parse_shape, resolve_source
+from edgebench.export.to_onnx import export_onnx
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _factories_importable(monkeypatch):
+    monkeypatch.syspath_prepend(str(DATA))
+
+
+def cli(*args, cwd=None):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result
+
+
+def test_onnx2ncnn_missing_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(EdgebenchError, match="onnx2ncnn is not on PATH") as info:
+        find_converter("onnx2ncnn")
+    assert "pnnx" in info.value.hint
+
+
+def test_onnx2ncnn_is_taken_from_path_when_present(monkeypatch, tmp_path):
+    # Selection logic only: no onnx2ncnn exists in any registry, so this checks that a user's binary on PATH
+    # is the one chosen, not that it converts anything.
+    exe = tmp_path / "onnx2ncnn"
+    exe.write_text("#!/bin/sh\nexit 1\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_converter("onnx2ncnn") == exe
+
+
+def test_pnnx_comes_from_the_wheel(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert find_converter("pnnx").is_file()
+
+
+@pytest.mark.parametrize("text", ["1,3,224", "2,3,224,224", "a,b,c,d", "1,3,0,224"])
+def test_bad_shapes_are_refused(text):
+    with pytest.raises(EdgebenchError, match="bad input shape"):
+        parse_shape(text)
+
+
+@pytest.mark.parametrize("target,message", [
+    ("no_such_module_xyz:build", "cannot import 'no_such_module_xyz'"),
+    ("tiny_factories:missing", "has no callable 'missing'"),
+])
+def test_factory_resolution_errors(target, message):
+    with pytest.raises(EdgebenchError, match=message):
+        resolve_source(target, (1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("target,message", [
+    ("tiny_factories:not_a_module", "returned int, not a torch.nn.Module"),
+    ("tiny_factories:raises", "raised RuntimeError: factory exploded"),
+])
+def test_factory_call_errors_reach_the_cli_as_one_line(target, message, tmp_path):
+    r = cli("export", target, "--input-shape", "1,3,32,32", "--out", str(tmp_path))
+    assert r.exit_code == 2
+    assert message in r.stderr and "Traceback" not in r.output
+
+
+def test_factory_needs_input_shape(tmp_path):
+    r = cli("export", "tiny_factories:small_cnn", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "needs --input-shape" in r.stderr
+
+
+def test_unloadable_onnx_file(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x00not a protobuf at all" * 10)
+    r = cli("export", str(bad), "--out", str(tmp_path / "a"))
+    assert r.exit_code == 2 and "not a loadable ONNX file" in r.stderr
+
+
+def _dynamic_batch_onnx(path: Path) -> None:
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(8, 4))
+    model = export_onnx(net, (1, 3, 32, 32))
+    for dim in (model.graph.input[0].type.tensor_type.shape.dim[0], model.graph.input[0].type.tensor_type.shape.dim[2]):
+        dim.dim_param = "dyn"
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "dyn"
+    onnx.save(model, str(path))
+
+
+def test_dynamic_onnx_without_input_shape_is_refused(tmp_path):
+    src = tmp_path / "dyn.onnx"
+    _dynamic_batch_onnx(src)
+    r = cli("export", str(src), "--out", str(tmp_path / "a"))
+    assert r.exit_code == 2 and "dynamic shape" in r.stderr and "--input-shape" in r.stderr
+
+
+@pytest.mark.slow
+def test_dynamic_onnx_exports_with_input_shape(tmp_path):
+    src = tmp_path / "dyn.onnx"
+    _dynamic_batch_onnx(src)
+    r = cli("export", str(src), "--input-shape", "1,3,32,32", "--out", str(tmp_path / "a"), "--json")
+    assert r.exit_code == 0, r.stderr
+    [doc] = json.loads(r.stdout)
+    assert doc["onnx_input"]["shape"] == [1, 3, 32, 32] and doc["source"].startswith("onnx:")
+    assert all(p["passed"] for p in doc["parity"])
+
+
+@pytest.mark.slow
+def test_factory_export_end_to_end(tmp_path):
+    out = tmp_path / "art"
+    r = cli("export", "tiny_factories:small_cnn", "--input-shape", "1,3,32,32", "--name", "mynet", "--out", str(out))
+    assert r.exit_code == 0, r.stderr
+    folder = out / "mynet"
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "model.bin", "model.onnx", "model.param"]
+    m = load_manifest(folder)  # verifies every file's sha256
+    assert m.ncnn_input.name == "in0" and m.ncnn_output.shape == [10]
+    # conv 3->16 3x3 @32x32, dw 16 3x3 @16x16, pw 16->24 @16x16, fc 24->10
+    assert m.macs == 3 * 16 * 9 * 32 * 32 + 16 * 9 * 16 * 16 + 16 * 24 * 16 * 16 + 24 * 10
+    stages = {p.stage: p for p in m.parity}
+    assert len(stages) == 4 and all(p.passed for p in stages.values())
+    assert stages["simplified ONNX -> NCNN (fp32)"].max_abs < 1e-4
+    assert {"torch", "onnx", "onnxsim", "pnnx", "ncnn", "onnxruntime"} <= set(m.tools)
+    # pnnx's side files stay in its scratch folder
+    assert not list(out.glob("*.pnnx*")) and not list(folder.glob("*pnnx*"))
+
+    again = cli("export", "tiny_factories:small_cnn", "--input-shape", "1,3,32,32", "--name", "mynet", "--out", str(out))
+    assert again.exit_code == 2 and "already exists" in again.stderr and "--force" in again.stderr
+    forced = cli("export", "tiny_factories:small_cnn", "--input-shape", "1,3,32,32", "--name", "mynet", "--out",
+                 str(out), "--force")
+    assert forced.exit_code == 0
+
+
+@pytest.mark.slow
+def test_changed_artifact_file_is_refused(tmp_path):
+    r = cli("export", "tiny_factories:small_cnn", "--input-shape", "1,3,32,32", "--out", str(tmp_path))
+    assert r.exit_code == 0, r.stderr
+    folder = tmp_path / "small_cnn"
+    with open(folder / "model.bin", "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff\xff\xff\xff")
+    with pytest.raises(EdgebenchError, match="changed since export"):
+        load_manifest(folder)
+
+
+@pytest.mark.slow
+def test_op_ncnn_cannot_take_is_named(tmp_path):
+    r = cli("export", "tiny_factories:topk_net", "--input-shape", "1,3,8,8", "--out", str(tmp_path))
+    assert r.exit_code == 2
+    assert "NCNN cannot load" in r.stderr and "Traceback" not in r.output
+    assert not (tmp_path / "topk_net").exists()  # a failed conversion never looks like an artifact
