@@ -1,0 +1,300 @@
+"""The board inventory: devices.yaml files merged by name and validated into typed dataclasses.
+
+Lookup (first wins, entries merge by name): --devices FILE, ./devices.yaml, the user's
+~/.config/edgebench/devices.yaml, then the default shipped inside the package. Every validation error names
+the file, the entry and the field, so a typo in a 40-board inventory is found at once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from edgebench.errors import EdgebenchError
+
+PACKAGED_DEVICES = Path(__file__).with_name("devices.yaml")
+ARCHES = ("armv7", "aarch64")
+# The emulator binary each arch needs; a mismatch would run the wrong instruction set.
+EMULATOR_FOR_ARCH = {"armv7": "qemu-arm", "aarch64": "qemu-aarch64"}
+
+
+@dataclass(frozen=True)
+class CacheLevel:
+    size_kib: int
+    ways: int
+    line_bytes: int
+
+
+@dataclass(frozen=True)
+class CacheGeometry:
+    l1i: CacheLevel
+    l1d: CacheLevel
+    l2: CacheLevel | None = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach a board over SSH. `host` may be an ~/.ssh/config alias; fields set here win over it."""
+
+    host: str
+    port: int | None = None
+    user: str | None = None
+    identity_file: str | None = None
+    proxy_jump: str | None = None  # "user@jump:port[,next...]" like ssh -J; else taken from ~/.ssh/config
+    known_hosts: str | None = None  # default ~/.ssh/known_hosts
+    ssh_config: str | None = None  # default ~/.ssh/config (read when it exists)
+    connect_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class RunnerDefaults:
+    threads: int = 1
+    loops: int = 20
+    warmup: int = 3
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """The argv prefix that runs a program as the emulated CPU, e.g. ("qemu-arm", "-cpu", "cortex-a9")."""
+
+    argv: tuple[str, ...]
+
+    @property
+    def cpu(self) -> str:
+        return self.argv[self.argv.index("-cpu") + 1]
+
+    def __str__(self) -> str:
+        return " ".join(self.argv)
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    arch: str  # "armv7" | "aarch64"
+    cpu: str
+    cores: int
+    clock_mhz: int
+    source: Path  # the devices.yaml this entry came from
+    connection: Connection | None = None  # None for emulated targets: `edgebench target up` provides it
+    workdir: str | None = None  # remote folder; relative = under the login's home; None = the default
+    cache: CacheGeometry | None = None
+    runner: RunnerDefaults = field(default_factory=RunnerDefaults)
+    emulator: Emulator | None = None
+    description: str = ""
+
+    @property
+    def emulated(self) -> bool:
+        return self.emulator is not None
+
+    def program_argv(self, argv: list[str], emulator_options: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """The argv that runs `argv` as this device's CPU: unchanged on a board, behind the emulator otherwise.
+
+        `emulator_options` go between the emulator prefix and the program (e.g. a QEMU `-plugin` argument).
+        """
+        if self.emulator is None:
+            if emulator_options:
+                raise EdgebenchError(f"device {self.name!r} is a real board: emulator options do not apply")
+            return list(argv)
+        return [*self.emulator.argv, *emulator_options, *argv]
+
+
+def user_devices_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "edgebench" / "devices.yaml"
+
+
+def devices_files(explicit: str | Path | None = None) -> list[Path]:
+    """The files that make up the inventory, highest precedence first."""
+    files: list[Path] = []
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise EdgebenchError(f"devices file {path} does not exist")
+        files.append(path)
+    for candidate in (Path.cwd() / "devices.yaml", user_devices_file(), PACKAGED_DEVICES):
+        if candidate.is_file() and all(not candidate.resolve() == f.resolve() for f in files):
+            files.append(candidate)
+    return files
+
+
+def load_devices(explicit: str | Path | None = None) -> dict[str, Device]:
+    """Every device, merged by name across the lookup files (higher precedence replaces a whole entry)."""
+    devices: dict[str, Device] = {}
+    for path in reversed(devices_files(explicit)):
+        devices.update(parse_devices_file(path))
+    return devices
+
+
+def get_device(name: str, explicit: str | Path | None = None) -> Device:
+    devices = load_devices(explicit)
+    if name not in devices:
+        known = ", ".join(sorted(devices)) or "none"
+        raise EdgebenchError(f"unknown device {name!r} (known: {known})",
+                             hint="add it to ./devices.yaml or ~/.config/edgebench/devices.yaml")
+    return devices[name]
+
+
+def parse_devices_file(path: Path) -> dict[str, Device]:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise EdgebenchError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise EdgebenchError(f"{path}: expected a mapping of device name -> settings, got {type(doc).__name__}")
+    return {str(name): _parse_device(path, str(name), entry) for name, entry in doc.items()}
+
+
+class _Entry:
+    """Reads one mapping of a device entry; every error says file, entry and field."""
+
+    def __init__(self, path: Path, device: str, prefix: str, data: Any):
+        self.path, self.device, self.prefix = path, device, prefix
+        if not isinstance(data, dict):
+            self.fail("", f"expected a mapping, got {type(data).__name__}")
+        self.data = data
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        where = f"{self.prefix}{key}".strip(".") or "(entry)"
+        raise EdgebenchError(f"{self.path}: device {self.device!r}, field {where}: {problem}")
+
+    def refuse_unknown(self, allowed: set[str]) -> None:
+        for key in self.data:
+            if key in {"password", "passphrase"}:
+                self.fail(key, "passwords are not read from files; use a key file (identity_file) or ssh-agent")
+            if key not in allowed:
+                self.fail(str(key), f"unknown field (known: {', '.join(sorted(allowed))})")
+
+    def get(self, key: str, kind: type, default: Any = None, required: bool = False) -> Any:
+        if key not in self.data or self.data[key] is None:
+            if required:
+                self.fail(key, "missing")
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.fail(key, f"expected {kind.__name__}, got {type(value).__name__} ({value!r})")
+        return value
+
+    def positive(self, key: str, default: int | None = None, required: bool = False) -> int | None:
+        value = self.get(key, int, default, required)
+        if value is not None and value <= 0:
+            self.fail(key, f"must be > 0, got {value}")
+        return value
+
+    def sub(self, key: str) -> "_Entry | None":
+        if self.data.get(key) is None:
+            return None
+        return _Entry(self.path, self.device, f"{self.prefix}{key}.", self.data[key])
+
+
+_DEVICE_FIELDS = {"arch", "cpu", "cores", "clock_mhz", "cache", "connection", "workdir", "runner", "emulator",
+                  "description"}
+_CONNECTION_FIELDS = {"host", "port", "user", "identity_file", "proxy_jump", "known_hosts", "ssh_config",
+                      "connect_timeout_s"}
+
+
+def _parse_device(path: Path, name: str, data: Any) -> Device:
+    entry = _Entry(path, name, "", data)
+    entry.refuse_unknown(_DEVICE_FIELDS)
+    arch = entry.get("arch", str, required=True)
+    if arch not in ARCHES:
+        entry.fail("arch", f"must be one of {', '.join(ARCHES)}, got {arch!r}")
+    emulator = _parse_emulator(entry, arch)
+    connection = _parse_connection(entry.sub("connection"))
+    if emulator is None and connection is None:
+        entry.fail("connection", "missing: a real board needs connection.host (or give an emulator)")
+    if emulator is not None and connection is not None:
+        entry.fail("connection", "an emulated target is reached through `edgebench target up`; drop connection")
+    workdir = entry.get("workdir", str)
+    if workdir is not None and (not workdir.strip() or workdir.startswith("~")):
+        entry.fail("workdir", "give an absolute path or one relative to the login's home (no '~': it is "
+                              "not expanded inside quoted remote commands)")
+    return Device(
+        name=name,
+        arch=arch,
+        cpu=entry.get("cpu", str, required=True),
+        cores=entry.positive("cores", required=True),
+        clock_mhz=entry.positive("clock_mhz", required=True),
+        source=path,
+        connection=connection,
+        workdir=workdir,
+        cache=_parse_cache(entry.sub("cache")),
+        runner=_parse_runner(entry.sub("runner")),
+        emulator=emulator,
+        description=entry.get("description", str, ""),
+    )
+
+
+def _parse_emulator(entry: _Entry, arch: str) -> Emulator | None:
+    argv = entry.get("emulator", list)
+    if argv is None:
+        return None
+    if not argv or not all(isinstance(a, str) and a for a in argv):
+        entry.fail("emulator", "expected a non-empty list of strings, e.g. [qemu-arm, -cpu, cortex-a9]")
+    if Path(argv[0]).name != EMULATOR_FOR_ARCH[arch]:
+        entry.fail("emulator", f"arch {arch} runs under {EMULATOR_FOR_ARCH[arch]}, not {argv[0]}")
+    # Without -cpu, QEMU emulates "max", which has instructions the real CPU lacks (VFPv4 on a Cortex-A9).
+    if "-cpu" not in argv[:-1]:
+        entry.fail("emulator", "name the CPU with -cpu (e.g. -cpu cortex-a9): the default 'max' CPU has "
+                               "instructions the board lacks")
+    return Emulator(tuple(argv))
+
+
+def _parse_connection(entry: _Entry | None) -> Connection | None:
+    if entry is None:
+        return None
+    entry.refuse_unknown(_CONNECTION_FIELDS)
+    port = entry.get("port", int)
+    if port is not None and not 0 < port < 65536:
+        entry.fail("port", f"must be 1..65535, got {port}")
+    timeout = entry.get("connect_timeout_s", float, 10.0)
+    if timeout <= 0:
+        entry.fail("connect_timeout_s", f"must be > 0, got {timeout}")
+    return Connection(
+        host=entry.get("host", str, required=True),
+        port=port,
+        user=entry.get("user", str),
+        identity_file=entry.get("identity_file", str),
+        proxy_jump=entry.get("proxy_jump", str),
+        known_hosts=entry.get("known_hosts", str),
+        ssh_config=entry.get("ssh_config", str),
+        connect_timeout_s=timeout,
+    )
+
+
+def _parse_cache(entry: _Entry | None) -> CacheGeometry | None:
+    if entry is None:
+        return None
+    entry.refuse_unknown({"l1i", "l1d", "l2"})
+
+    def level(key: str, required: bool) -> CacheLevel | None:
+        sub = entry.sub(key)
+        if sub is None:
+            if required:
+                entry.fail(key, "missing")
+            return None
+        sub.refuse_unknown({"size_kib", "ways", "line_bytes"})
+        line = sub.positive("line_bytes", required=True)
+        if line & (line - 1):
+            sub.fail("line_bytes", f"must be a power of two, got {line}")
+        return CacheLevel(size_kib=sub.positive("size_kib", required=True), ways=sub.positive("ways", required=True),
+                          line_bytes=line)
+
+    return CacheGeometry(l1i=level("l1i", True), l1d=level("l1d", True), l2=level("l2", False))
+
+
+def _parse_runner(entry: _Entry | None) -> RunnerDefaults:
+    if entry is None:
+        return RunnerDefaults()
+    entry.refuse_unknown({"threads", "loops", "warmup"})
+    warmup = entry.get("warmup", int, 3)
+    if warmup < 0:
+        entry.fail("warmup", f"must be >= 0, got {warmup}")
+    return RunnerDefaults(threads=entry.positive("threads", 1), loops=entry.positive("loops", 20), warmup=warmup)
