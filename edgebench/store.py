@@ -1,0 +1,401 @@
+"""The results store: every run, every model's RunResult, its raw samples and counters, in one SQLite file.
+
+WAL mode with a busy timeout lets two runs (two boards) write at once; every result is committed the moment
+it is added, so a crash loses nothing already added. A file that is not a healthy edgebench store is refused
+with a clear error and never rewritten or deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgebench import __version__
+from edgebench.errors import EdgebenchError
+from edgebench.paths import data_dir
+from edgebench.result import BoardState, IterationCounts, RunResult, RunSettings
+from edgebench.serde import from_dict, to_dict
+
+STORE_NAME = "results.sqlite3"
+BUSY_TIMEOUT_S = 30.0
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+# IterationCounts fields as stored, one column each (schema v1).
+COUNTER_COLUMNS = (
+    "instructions", "simd_fp", "integer", "loads", "stores", "branches",
+    "bytes_loaded", "bytes_stored", "l1d_misses", "l1i_misses", "l2_misses",
+)  # fmt: skip
+
+# RunResult fields stored as plain columns of `results`; settings, board and output_checksum are JSON
+# (typed again through serde on the way out); samples_ms and counters have their own tables.
+RESULT_COLUMNS = (
+    "run_id", "model", "artifact_sha256", "device", "arch", "ncnn_version", "runtime_key", "load_ms",
+    "first_inference_ms", "peak_rss_kb", "output_cosine_vs_host", "started_utc", "finished_utc", "status",
+    "error", "modeled_ms", "mflops",
+)  # fmt: skip
+RESULT_JSON_COLUMNS = ("settings", "board", "output_checksum")
+RESULT_REAL_COLUMNS = ("load_ms", "first_inference_ms", "output_cosine_vs_host", "modeled_ms", "mflops")
+
+# Migrations, applied in order; schema_version holds how many have run. Append, never edit a shipped one.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+        "INSERT INTO schema_version (version) VALUES (0)",
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            started TEXT NOT NULL,
+            device TEXT NOT NULL,
+            argv TEXT NOT NULL,
+            edgebench_version TEXT NOT NULL,
+            notes TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE results (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            model TEXT NOT NULL,
+            artifact_sha256 TEXT NOT NULL,
+            device TEXT NOT NULL,
+            arch TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            ncnn_version TEXT NOT NULL,
+            runtime_key TEXT NOT NULL,
+            load_ms REAL NOT NULL,
+            first_inference_ms REAL NOT NULL,
+            peak_rss_kb INTEGER NOT NULL,
+            output_checksum TEXT NOT NULL,
+            output_cosine_vs_host REAL,
+            board TEXT NOT NULL,
+            started_utc TEXT NOT NULL,
+            finished_utc TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            has_counters INTEGER NOT NULL,
+            modeled_ms REAL,
+            mflops REAL,
+            UNIQUE (run_id, model)
+        )""",
+        """CREATE TABLE samples (
+            result_id INTEGER NOT NULL REFERENCES results(id),
+            idx INTEGER NOT NULL,
+            ms REAL NOT NULL,
+            PRIMARY KEY (result_id, idx)
+        ) WITHOUT ROWID""",
+        f"""CREATE TABLE counters (
+            result_id INTEGER NOT NULL REFERENCES results(id),
+            iteration INTEGER NOT NULL,
+            {", ".join(f"{c} INTEGER NOT NULL" for c in COUNTER_COLUMNS)},
+            PRIMARY KEY (result_id, iteration)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX runs_by_device ON runs (device, started)",
+    ),
+]
+
+RESULT_STATUSES = ("ok", "failed")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One stored run and what it holds."""
+
+    id: str
+    started: str  # UTC, ISO 8601
+    device: str
+    argv: list[str]
+    edgebench_version: str
+    notes: str
+    models: int  # results stored, ok or failed
+    ok: int
+    failed: int
+    measured: int  # ok results timed on a real board
+    emulated: int  # ok results timed under an emulator (wall time, not board latency)
+    modeled: int  # results with a modeled latency
+
+
+def default_store_path() -> Path:
+    return data_dir() / STORE_NAME
+
+
+class Store:
+    """Open (creating if absent) the store at `path` (default: the data dir's results.sqlite3)."""
+
+    def __init__(self, path: Path | str | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_S):
+        self.path = Path(path) if path is not None else default_store_path()
+        self._busy_timeout_s = busy_timeout_s
+        self._refuse_foreign_file()
+        if not self.path.parent.is_dir():
+            raise EdgebenchError(f"cannot create the results store {self.path}: its folder does not exist")
+        with self._guard():
+            # isolation_level=None: we open every write transaction ourselves (BEGIN IMMEDIATE, see _write).
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+        try:
+            with self._guard():
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- writing -----------------------------------------------------------------------------------------
+
+    def begin_run(self, device: str, argv: list[str], *, notes: str = "", started: str | None = None) -> str:
+        """Record a new run and return its id (UTC time plus a random suffix: unique across processes)."""
+        now = time.gmtime()
+        run_id = time.strftime("%Y%m%d-%H%M%S", now) + "-" + secrets.token_hex(3)
+        started = started or time.strftime("%Y-%m-%dT%H:%M:%SZ", now)
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO runs (id, started, device, argv, edgebench_version, notes) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, started, device, json.dumps(list(argv)), __version__, notes),
+            )
+        return run_id
+
+    def add_result(self, result: RunResult) -> None:
+        """Store one model's result and commit at once. A failed result may be replaced (resume); an ok one not."""
+        if result.status not in RESULT_STATUSES:
+            raise EdgebenchError(f"result status {result.status!r} is not one of {', '.join(RESULT_STATUSES)}")
+        row = {c: getattr(result, c) for c in RESULT_COLUMNS}
+        row.update({c: json.dumps(to_dict(getattr(result, c))) for c in RESULT_JSON_COLUMNS})
+        row["has_counters"] = int(result.counters is not None)
+        row = {k: _encode_real(v) for k, v in row.items()}
+        with self._write() as db:
+            run = db.execute("SELECT device FROM runs WHERE id = ?", (result.run_id,)).fetchone()
+            if run is None:
+                raise EdgebenchError(f"run {result.run_id!r} is not in the store", "start it with Store.begin_run")
+            if run[0] != result.device:
+                raise EdgebenchError(f"result for device {result.device!r} added to run {result.run_id} on {run[0]!r}")
+            old = db.execute(
+                "SELECT id, status FROM results WHERE run_id = ? AND model = ?", (result.run_id, result.model)
+            ).fetchone()
+            if old is not None:
+                if old[1] == "ok":
+                    raise EdgebenchError(f"run {result.run_id} already has a result for {result.model}")
+                for table in ("samples", "counters", "results"):
+                    key = "id" if table == "results" else "result_id"
+                    db.execute(f"DELETE FROM {table} WHERE {key} = ?", (old[0],))
+            cur = db.execute(
+                f"INSERT INTO results ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
+            )
+            result_id = cur.lastrowid
+            db.executemany(
+                "INSERT INTO samples (result_id, idx, ms) VALUES (?, ?, ?)",
+                ((result_id, i, _encode_real(ms)) for i, ms in enumerate(result.samples_ms)),
+            )
+            db.executemany(
+                f"INSERT INTO counters (result_id, iteration, {', '.join(COUNTER_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * (len(COUNTER_COLUMNS) + 2))})",
+                (
+                    (result_id, i, *(getattr(c, name) for name in COUNTER_COLUMNS))
+                    for i, c in enumerate(result.counters or ())
+                ),
+            )
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def runs(self, limit: int | None = None, *, device: str | None = None) -> list[RunInfo]:
+        """Stored runs, newest first."""
+        where, params = ("WHERE device = ?", [device]) if device else ("", [])
+        sql = f"SELECT id, started, device, argv, edgebench_version, notes FROM runs {where} ORDER BY started DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        with self._guard():
+            rows = self._db.execute(sql, params).fetchall()
+            return [self._run_info(row) for row in rows]
+
+    def latest_run(self, device: str | None = None) -> RunInfo | None:
+        runs = self.runs(1, device=device)
+        return runs[0] if runs else None
+
+    def run(self, run_id: str) -> RunInfo:
+        """The run with this id, or the only one whose id starts with it."""
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT id, started, device, argv, edgebench_version, notes FROM runs "
+                "WHERE id = ? OR substr(id, 1, ?) = ? ORDER BY id = ? DESC",
+                (run_id, len(run_id), run_id, run_id),
+            ).fetchall()
+            if not rows:
+                raise EdgebenchError(f"no run {run_id!r} in {self.path}", "list the stored runs: edgebench results")
+            if len(rows) > 1 and rows[0][0] != run_id:
+                raise EdgebenchError(f"{run_id!r} matches {len(rows)} runs; give more of the id")
+            return self._run_info(rows[0])
+
+    def done_models(self, run_id: str) -> set[str]:
+        """Models this run already finished successfully (a resumed run skips them, and retries failed ones)."""
+        with self._guard():
+            rows = self._db.execute("SELECT model FROM results WHERE run_id = ? AND status = 'ok'", (run_id,))
+            return {r[0] for r in rows}
+
+    def results(self, run_id: str) -> list[RunResult]:
+        """Every result of a run, in the order added, rebuilt exactly as it was added."""
+        names = ["id", *RESULT_COLUMNS, *RESULT_JSON_COLUMNS, "has_counters"]
+        with self._guard():
+            rows = self._db.execute(
+                f"SELECT {', '.join(names)} FROM results WHERE run_id = ? ORDER BY id", (run_id,)
+            ).fetchall()
+            samples: dict[int, list[float]] = {}
+            for result_id, ms in self._db.execute(
+                "SELECT s.result_id, s.ms FROM samples s JOIN results r ON r.id = s.result_id "
+                "WHERE r.run_id = ? ORDER BY s.result_id, s.idx",
+                (run_id,),
+            ):
+                samples.setdefault(result_id, []).append(_decode_real(ms))
+            counters: dict[int, list[IterationCounts]] = {}
+            for result_id, *values in self._db.execute(
+                f"SELECT c.result_id, {', '.join('c.' + c for c in COUNTER_COLUMNS)} FROM counters c "
+                "JOIN results r ON r.id = c.result_id WHERE r.run_id = ? ORDER BY c.result_id, c.iteration",
+                (run_id,),
+            ):
+                counters.setdefault(result_id, []).append(IterationCounts(*values))
+        out = []
+        for row in rows:
+            fields = dict(zip(names, row))
+            result_id = fields.pop("id")
+            has_counters = fields.pop("has_counters")
+            fields.update({k: _decode_real(fields[k]) for k in RESULT_REAL_COLUMNS})
+            out.append(
+                RunResult(
+                    **{k: fields[k] for k in RESULT_COLUMNS},
+                    settings=from_dict(RunSettings, json.loads(fields["settings"])),
+                    board=from_dict(BoardState, json.loads(fields["board"])),
+                    output_checksum=json.loads(fields["output_checksum"]),
+                    samples_ms=samples.get(result_id, []),
+                    counters=counters.get(result_id, []) if has_counters else None,
+                )
+            )
+        return out
+
+    def schema_version(self) -> int:
+        with self._guard():
+            return self._db.execute("SELECT version FROM schema_version").fetchone()[0]
+
+    # --- internals ---------------------------------------------------------------------------------------
+
+    def _run_info(self, row: tuple) -> RunInfo:
+        run_id, started, device, argv, version, notes = row
+        kinds = self._db.execute(
+            "SELECT r.status, json_extract(r.board, '$.emulated'), r.modeled_ms IS NOT NULL, "
+            "EXISTS (SELECT 1 FROM samples s WHERE s.result_id = r.id) FROM results r WHERE r.run_id = ?",
+            (run_id,),
+        ).fetchall()
+        ok = [k for k in kinds if k[0] == "ok"]
+        return RunInfo(
+            id=run_id,
+            started=started,
+            device=device,
+            argv=json.loads(argv),
+            edgebench_version=version,
+            notes=notes,
+            models=len(kinds),
+            ok=len(ok),
+            failed=len(kinds) - len(ok),
+            measured=sum(1 for k in ok if k[3] and not k[1]),
+            emulated=sum(1 for k in ok if k[3] and k[1]),
+            modeled=sum(1 for k in kinds if k[2]),
+        )
+
+    def _refuse_foreign_file(self) -> None:
+        """Check the header ourselves so SQLite never gets the chance to touch a file that is not a database."""
+        if not self.path.exists():
+            return
+        if self.path.is_dir():
+            raise EdgebenchError(f"the results store {self.path} is a folder, not a file")
+        with open(self.path, "rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+        if head and head != _SQLITE_HEADER:
+            raise self._corrupt("not an SQLite database")
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "schema_version" in tables:
+                version = db.execute("SELECT version FROM schema_version").fetchone()[0]
+            elif tables - {"sqlite_sequence"}:
+                raise EdgebenchError(
+                    f"{self.path} is an SQLite database but not an edgebench results store (tables: "
+                    f"{', '.join(sorted(tables))}); it was left untouched",
+                    "point --store at another file",
+                )
+            else:
+                version = 0
+            if version > len(MIGRATIONS):
+                raise EdgebenchError(
+                    f"the results store {self.path} has schema version {version}, newer than this edgebench "
+                    f"({__version__}) knows ({len(MIGRATIONS)}); it was left untouched",
+                    "upgrade edgebench",
+                )
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    db.execute(statement)
+            if version < len(MIGRATIONS):
+                db.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed on success. BEGIN IMMEDIATE takes the write lock up front, so a
+        second writer waits (busy timeout) instead of failing when it upgrades a read lock."""
+        with self._guard():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.rollback()
+                raise
+            self._db.commit()
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """SQLite errors as one clear EdgebenchError; an IntegrityError is our bug and keeps its traceback."""
+        try:
+            yield
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise EdgebenchError(
+                    f"the results store {self.path} stayed locked for {self._busy_timeout_s:.0f} s",
+                    "another edgebench is writing to it; try again when it is done",
+                ) from exc
+            if "unable to open" in text or "readonly" in text:
+                raise EdgebenchError(f"cannot open the results store {self.path}: {text}") from exc
+            if "malformed" in text or "not a database" in text:
+                raise self._corrupt(text) from exc
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(str(exc)) from exc
+
+    def _corrupt(self, why: str) -> EdgebenchError:
+        return EdgebenchError(
+            f"the results store {self.path} is damaged ({why}); it was left untouched",
+            f"move it aside to start a new store; `sqlite3 {self.path} .recover` may rescue its rows",
+        )
+
+
+def _encode_real(value):
+    """SQLite stores NaN as NULL; keep it as the text 'NaN' so it reads back as a float, not as None."""
+    return "NaN" if isinstance(value, float) and math.isnan(value) else value
+
+
+def _decode_real(value):
+    return float("nan") if value == "NaN" else value
+

@@ -1,0 +1,272 @@
+"""The SQLite results store: exact round trips, resume, migrations, damaged files, real concurrent writers."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from result_factory import make_result
+
+from edgebench import store as store_mod
+from edgebench.errors import EdgebenchError
+from edgebench.result import IterationCounts, RunResult
+from edgebench.store import Store, default_store_path
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture
+def db(tmp_path):
+    with Store(tmp_path / "results.sqlite3") as s:
+        yield s
+
+
+def test_default_path_follows_edgebench_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEBENCH_DATA", str(tmp_path / "data"))
+    assert default_store_path() == tmp_path / "data" / "results.sqlite3"
+    with Store() as s:
+        assert s.path == tmp_path / "data" / "results.sqlite3"
+    assert (tmp_path / "data" / "results.sqlite3").is_file()
+
+
+def test_wal_mode_and_schema_version(db):
+    assert sqlite3.connect(db.path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.schema_version() == len(store_mod.MIGRATIONS)
+
+
+def test_round_trip_is_exact(db):
+    run_id = db.begin_run("imx6", ["edgebench", "run", "--device", "imx6"], notes="ü night run")
+    added = [
+        make_result(run_id, "fd_mobilenet_1.0x", seed=1, counters=4, modeled_ms=123.456789012345),
+        make_result(run_id, "mobilenet_v1_0.5x", seed=2, counters=0),  # counters measured but empty
+        make_result(run_id, "shufflenet_v1_g3_1.0x", seed=3, status="failed", mflops=None),
+        make_result(run_id, "effnet_1.0x", seed=4, emulated=True, board_flags=("ran hot",), n=1000),
+    ]
+    for r in added:
+        db.add_result(r)
+    assert db.results(run_id) == added
+    assert added[1].counters == [] and db.results(run_id)[1].counters == []
+    assert db.results(run_id)[0].counters[0].instructions == 1_234_567_890_123  # > 32 bits survives
+
+
+def test_every_runresult_field_has_a_home_in_the_schema():
+    stored = set(store_mod.RESULT_COLUMNS) | set(store_mod.RESULT_JSON_COLUMNS) | {"samples_ms", "counters"}
+    assert {f.name for f in dataclasses.fields(RunResult)} == stored
+    assert tuple(f.name for f in dataclasses.fields(IterationCounts)) == store_mod.COUNTER_COLUMNS
+
+
+def test_nan_survives_as_float(db):
+    run_id = db.begin_run("imx6", [])
+    r = dataclasses.replace(make_result(run_id, "m_1.0x"), output_cosine_vs_host=float("nan"))
+    db.add_result(r)
+    back = db.results(run_id)[0]
+    assert isinstance(back.output_cosine_vs_host, float) and math.isnan(back.output_cosine_vs_host)
+
+
+def test_runs_listing_and_counts(db):
+    first = db.begin_run("imx6", ["edgebench", "run"], started="2026-11-20T08:00:00Z")
+    second = db.begin_run("qemu-a53", ["edgebench", "run", "--device", "qemu-a53"], started="2026-11-21T08:00:00Z")
+    db.add_result(make_result(first, "a_1.0x"))
+    db.add_result(make_result(first, "b_1.0x", status="failed"))
+    db.add_result(make_result(second, "a_1.0x", device="qemu-a53", emulated=True, modeled_ms=50.0, counters=3))
+    db.add_result(make_result(second, "b_1.0x", device="qemu-a53", emulated=True, modeled_ms=60.0, counters=3))
+    runs = db.runs()
+    assert [r.id for r in runs] == [second, first]
+    assert (runs[0].device, runs[0].models, runs[0].emulated, runs[0].measured, runs[0].modeled) == (
+        "qemu-a53", 2, 2, 0, 2)  # fmt: skip
+    assert (runs[1].models, runs[1].ok, runs[1].failed, runs[1].measured, runs[1].modeled) == (2, 1, 1, 1, 0)
+    assert runs[1].argv == ["edgebench", "run"] and runs[1].edgebench_version
+    assert [r.id for r in db.runs(limit=1)] == [second]
+    assert db.latest_run().id == second
+    assert db.latest_run(device="imx6").id == first
+    assert db.latest_run(device="nope") is None
+
+
+def test_run_lookup_by_unique_prefix(db):
+    a = db.begin_run("imx6", [])
+    assert db.run(a).id == a
+    assert db.run(a[:-2]).id == a
+    with pytest.raises(EdgebenchError, match="no run"):
+        db.run("19990101")
+    db.begin_run("imx6", [])
+    with pytest.raises(EdgebenchError, match="matches 2 runs"):
+        db.run(a[:4])  # both ids start with the year
+
+
+def test_empty_store(db):
+    assert db.runs() == []
+    assert db.latest_run() is None
+    assert db.results("nothing") == []
+
+
+def test_resume_retries_failed_and_refuses_duplicate_ok(db):
+    run_id = db.begin_run("imx6", [])
+    db.add_result(make_result(run_id, "a_1.0x"))
+    db.add_result(make_result(run_id, "b_1.0x", status="failed", counters=2))
+    assert db.done_models(run_id) == {"a_1.0x"}
+    retried = make_result(run_id, "b_1.0x", seed=9, counters=3)
+    db.add_result(retried)
+    assert db.done_models(run_id) == {"a_1.0x", "b_1.0x"}
+    assert db.results(run_id)[1] == retried  # old samples/counters gone, not merged
+    with pytest.raises(EdgebenchError, match="already has a result"):
+        db.add_result(make_result(run_id, "a_1.0x"))
+
+
+def test_add_result_checks_run_and_device(db):
+    with pytest.raises(EdgebenchError, match="not in the store"):
+        db.add_result(make_result("missing", "a_1.0x"))
+    run_id = db.begin_run("imx6", [])
+    with pytest.raises(EdgebenchError, match="device"):
+        db.add_result(make_result(run_id, "a_1.0x", device="rpi4"))
+    with pytest.raises(EdgebenchError, match="status"):
+        db.add_result(dataclasses.replace(make_result(run_id, "a_1.0x"), status="maybe"))
+    assert db.results(run_id) == []  # nothing half-written
+
+
+def test_migration_path_applies_new_steps_in_order(tmp_path, monkeypatch):
+    path = tmp_path / "r.sqlite3"
+    with Store(path) as s:
+        run_id = s.begin_run("imx6", [])
+        s.add_result(make_result(run_id, "a_1.0x"))
+        assert s.schema_version() == 1
+    monkeypatch.setattr(
+        store_mod,
+        "MIGRATIONS",
+        [*store_mod.MIGRATIONS, ("ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT 'h'",)],
+    )
+    with Store(path) as s:
+        assert s.schema_version() == 2
+        assert s.results(run_id) == [make_result(run_id, "a_1.0x")]
+    assert sqlite3.connect(path).execute("SELECT host FROM runs").fetchall() == [("h",)]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_newer_schema_is_refused_untouched(tmp_path):
+    path = tmp_path / "r.sqlite3"
+    Store(path).close()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE schema_version SET version = 99")
+    con.commit()
+    con.close()
+    before = _digest(path)
+    with pytest.raises(EdgebenchError, match="newer"):
+        Store(path)
+    assert _digest(path) == before
+
+
+def test_garbage_file_is_refused_untouched(tmp_path):
+    path = tmp_path / "results.sqlite3"
+    path.write_bytes(b"this is my thesis, not a database\n" * 100)
+    before = _digest(path)
+    with pytest.raises(EdgebenchError, match="damaged.*left untouched"):
+        Store(path)
+    assert _digest(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.sqlite3"]
+
+
+def test_damaged_pages_are_a_clear_error_and_file_kept(tmp_path):
+    path = tmp_path / "results.sqlite3"
+    with Store(path) as s:
+        run_id = s.begin_run("imx6", [])
+        for i in range(20):
+            s.add_result(make_result(run_id, f"m{i}_1.0x", n=500, counters=50))
+    page = sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    data[page:] = bytes((i * 7919) % 251 for i in range(len(data) - page))  # every page but the first
+    path.write_bytes(bytes(data))
+    before = _digest(path)
+    with pytest.raises(EdgebenchError, match="damaged"):
+        with Store(path) as s:
+            s.results(run_id)
+    assert _digest(path) == before
+
+
+def test_other_sqlite_database_is_refused(tmp_path):
+    path = tmp_path / "app.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE contacts (name TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(EdgebenchError, match="not an edgebench results store"):
+        Store(path)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(EdgebenchError, match="folder does not exist"):
+        Store(tmp_path / "nope" / "r.sqlite3")
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from edgebench.store import Store
+    from result_factory import make_result
+    path, device, count, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    while not go.exists():
+        time.sleep(0.001)
+    with Store(path) as s:
+        run_id = s.begin_run(device, sys.argv)
+        for i in range(count):
+            s.add_result(make_result(run_id, f"m{i}_1.0x", device=device, seed=i, n=300, counters=40))
+            if i == count // 2 and len(sys.argv) > 5:
+                import os, signal
+                os.kill(os.getpid(), signal.SIGKILL)  # a crash mid-run
+    print(run_id)
+    """
+)
+
+
+def _writer(tmp_path, *args):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(tmp_path / "r.sqlite3"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_two_processes_write_at_once(tmp_path):
+    """Two real processes race to create the store and then interleave 25 commits each."""
+    go = tmp_path / "go"
+    procs = [_writer(tmp_path, device, "25", str(go)) for device in ("imx6", "rpi4")]
+    time.sleep(1.0)  # both interpreters up and polling for the start signal
+    go.touch()
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    with Store(tmp_path / "r.sqlite3") as s:
+        for (out, _), device in zip(outs, ("imx6", "rpi4")):
+            run_id = out.strip()
+            expected = [
+                make_result(run_id, f"m{i}_1.0x", device=device, seed=i, n=300, counters=40) for i in range(25)
+            ]
+            assert s.results(run_id) == expected
+        assert len(s.runs()) == 2
+    assert sqlite3.connect(tmp_path / "r.sqlite3").execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_crash_loses_nothing_already_added(tmp_path):
+    go = tmp_path / "go"
+    go.touch()
+    proc = _writer(tmp_path, "imx6", "10", str(go), "crash")
+    proc.communicate(timeout=60)
+    assert proc.returncode == -9
+    with Store(tmp_path / "r.sqlite3") as s:
+        run = s.latest_run()
+        assert s.done_models(run.id) == {f"m{i}_1.0x" for i in range(6)}  # 0..5 were added before the kill
+        assert s.results(run.id)[5] == make_result(run.id, "m5_1.0x", seed=5, n=300, counters=40)
