@@ -1,0 +1,543 @@
+// edgebench-runner: time one NCNN model and print one JSON document (schema "edgebench-runner/1").
+//
+// The timed region is ex.input + ex.extract; the extractor is created before the timer starts and destroyed
+// after it stops. Each timed iteration is bracketed by prctl(EBNC, 1|2, i) markers (a no-op: the kernel and
+// qemu-user return EINVAL) so a QEMU plugin can count instructions per iteration; prctl(EBNC, 3) ends the run.
+// Every failure prints {"schema": ..., "error": {"kind", "message"}} on stdout and exits non-zero.
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "cpu.h"
+#include "datareader.h"
+#include "net.h"
+#include "platform.h"
+
+#ifndef EB_ARCH
+#define EB_ARCH "unknown"
+#endif
+#ifndef EB_FLAGS
+#define EB_FLAGS ""
+#endif
+#ifndef EB_OPENMP
+#define EB_OPENMP 0
+#endif
+
+static const char* SCHEMA = "edgebench-runner/1";
+static const long MARKER = 0x45424E43;  // "EBNC"
+enum { MARK_BEGIN = 1, MARK_END = 2, MARK_DONE = 3 };
+
+// ---------------------------------------------------------------------------------------------- JSON output
+
+static std::string json_str(const std::string& s)
+{
+    std::string out = "\"";
+    for (size_t i = 0; i < s.size(); i++)
+    {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+        {
+            out += '\\';
+            out += (char)c;
+        }
+        else if (c < 0x20)
+        {
+            char buf[8];
+            snprintf(buf, sizeof(buf), "\\u%04x", c);
+            out += buf;
+        }
+        else
+            out += (char)c;
+    }
+    return out + "\"";
+}
+
+// Enough digits to round-trip a float32; JSON has no NaN/Inf, so those become null.
+static std::string json_num(double v)
+{
+    if (!std::isfinite(v)) return "null";
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%.9g", v);
+    return buf;
+}
+
+static std::string json_int(long long v)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", v);
+    return buf;
+}
+
+static const char* json_bool(bool v)
+{
+    return v ? "true" : "false";
+}
+
+static void emit(const std::string& doc)
+{
+    fwrite(doc.data(), 1, doc.size(), stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+static void fail(const char* kind, const std::string& message)
+{
+    emit(std::string("{\"schema\": \"") + SCHEMA + "\", \"error\": {\"kind\": " + json_str(kind)
+         + ", \"message\": " + json_str(message) + "}}");
+    exit(strcmp(kind, "usage") == 0 ? 2 : 1);
+}
+
+// A crash inside NCNN still leaves a JSON error behind; then the signal is re-raised so the exit status (and
+// what a shell or SSH reports) still names it.
+static void on_fatal_signal(int sig)
+{
+    const char* text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"killed by signal\"}}\n";
+    switch (sig)
+    {
+    case SIGILL: text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGILL: illegal instruction (the binary uses an instruction this CPU lacks)\"}}\n"; break;
+    case SIGSEGV: text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGSEGV: invalid memory access inside NCNN (a layer missing from this build, or a malformed model)\"}}\n"; break;
+    case SIGBUS: text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGBUS: bus error\"}}\n"; break;
+    case SIGFPE: text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGFPE: arithmetic exception\"}}\n"; break;
+    case SIGABRT: text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGABRT: aborted\"}}\n"; break;
+    }
+    ssize_t ignored = write(STDOUT_FILENO, text, strlen(text));
+    (void)ignored;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+// ---------------------------------------------------------------------------------------------- options
+
+struct Options
+{
+    std::string param, bin, input, input_blob, output_blob;
+    int c = 0, h = 0, w = 0;  // 0 = take the shape from the param's Input layer
+    unsigned int seed = 0;
+    int threads = 1, powersave = 0, warmup = 3, loops = 20;
+    double min_time_ms = 0;
+    bool fp16 = true, bf16 = false, packing = true, output_values = false;
+};
+
+static const char* USAGE = "usage: edgebench-runner --param FILE [--bin FILE] [--shape C,H,W] [--input FILE | --seed N] "
+                           "[--input-blob NAME] [--output-blob NAME] [--threads N] [--powersave 0|1|2] [--warmup N] "
+                           "[--loops N] [--min-time-ms X] [--fp16 on|off] [--bf16 on|off] [--packing on|off] "
+                           "[--output-values] [--json]";
+
+static long parse_int(const std::string& name, const char* v, long lo, long hi)
+{
+    char* end = 0;
+    long x = strtol(v, &end, 10);
+    if (*v == 0 || *end != 0 || x < lo || x > hi)
+        fail("usage", name + " takes an integer in [" + json_int(lo) + ", " + json_int(hi) + "], got '" + v + "'");
+    return x;
+}
+
+static bool parse_switch(const std::string& name, const char* v)
+{
+    if (strcmp(v, "on") == 0) return true;
+    if (strcmp(v, "off") == 0) return false;
+    fail("usage", name + " takes on|off, got '" + v + "'");
+    return false;
+}
+
+static Options parse_options(int argc, char** argv)
+{
+    Options o;
+    for (int i = 1; i < argc; i++)
+    {
+        std::string a = argv[i];
+        if (a == "--json") continue;  // accepted: the output is always JSON
+        if (a == "--output-values")
+        {
+            o.output_values = true;
+            continue;
+        }
+        if (a == "-h" || a == "--help") fail("usage", USAGE);
+        if (a.compare(0, 2, "--") != 0) fail("usage", "unexpected argument '" + a + "'; " + USAGE);
+        if (i + 1 >= argc) fail("usage", a + " needs a value");
+        const char* v = argv[++i];
+        if (a == "--param") o.param = v;
+        else if (a == "--bin") o.bin = v;
+        else if (a == "--input") o.input = v;
+        else if (a == "--input-blob") o.input_blob = v;
+        else if (a == "--output-blob") o.output_blob = v;
+        else if (a == "--seed") o.seed = (unsigned int)parse_int(a, v, 0, 4294967295L);
+        else if (a == "--threads") o.threads = (int)parse_int(a, v, 1, 1024);
+        else if (a == "--powersave") o.powersave = (int)parse_int(a, v, 0, 2);
+        else if (a == "--warmup") o.warmup = (int)parse_int(a, v, 0, 1000000);
+        else if (a == "--loops") o.loops = (int)parse_int(a, v, 1, 1000000);
+        else if (a == "--fp16") o.fp16 = parse_switch(a, v);
+        else if (a == "--bf16") o.bf16 = parse_switch(a, v);
+        else if (a == "--packing") o.packing = parse_switch(a, v);
+        else if (a == "--min-time-ms")
+        {
+            char* end = 0;
+            o.min_time_ms = strtod(v, &end);
+            if (*v == 0 || *end != 0 || !(o.min_time_ms >= 0)) fail("usage", std::string("--min-time-ms takes a number >= 0, got '") + v + "'");
+        }
+        else if (a == "--shape")
+        {
+            if (sscanf(v, "%d,%d,%d", &o.c, &o.h, &o.w) != 3 || o.c <= 0 || o.h <= 0 || o.w <= 0)
+                fail("usage", std::string("--shape takes C,H,W (three positive integers), got '") + v + "'");
+        }
+        else
+            fail("usage", "unknown option " + a + "; " + USAGE);
+    }
+    if (o.param.empty()) fail("usage", std::string("--param is required; ") + USAGE);
+    if (o.threads > 1 && !EB_OPENMP)
+        fail("usage", "--threads " + json_int(o.threads) + " needs an OpenMP build of NCNN; this runtime is single-threaded");
+    return o;
+}
+
+// ---------------------------------------------------------------------------------------------- the .param text
+
+struct LayerLine
+{
+    std::string type, name;
+    std::vector<std::string> bottoms, tops;
+    std::vector<std::pair<int, std::string> > params;  // non-negative keys only; arrays are skipped
+
+    long get(int key, long fallback) const
+    {
+        for (size_t i = 0; i < params.size(); i++)
+            if (params[i].first == key) return atol(params[i].second.c_str());
+        return fallback;
+    }
+};
+
+// Reads what NCNN's loader does not expose: the Input layer's declared shape and blob, the last layer's top,
+// and which layers consume the input (to check its channel count before NCNN reads past a buffer).
+static std::vector<LayerLine> read_param_text(const std::string& path)
+{
+    FILE* fp = fopen(path.c_str(), "rb");
+    if (!fp) fail("param_load", "cannot open " + path + ": " + strerror(errno));
+    int magic = 0, layer_count = 0, blob_count = 0;
+    if (fscanf(fp, "%d", &magic) != 1 || magic != 7767517)
+    {
+        fclose(fp);
+        fail("param_load", path + " is not an NCNN text .param (it must start with the magic number 7767517)");
+    }
+    if (fscanf(fp, "%d %d", &layer_count, &blob_count) != 2 || layer_count <= 0 || blob_count <= 0)
+    {
+        fclose(fp);
+        fail("param_load", path + ": bad layer/blob count line");
+    }
+    std::vector<LayerLine> layers;
+    char line[65536];
+    if (!fgets(line, sizeof(line), fp)) line[0] = 0;  // rest of the count line
+    while (fgets(line, sizeof(line), fp))
+    {
+        std::vector<std::string> tok;
+        for (char* t = strtok(line, " \t\r\n"); t; t = strtok(0, " \t\r\n")) tok.push_back(t);
+        if (tok.empty()) continue;
+        LayerLine L;
+        if (tok.size() < 4)
+        {
+            fclose(fp);
+            fail("param_load", path + ": truncated layer line for '" + tok[0] + "'");
+        }
+        L.type = tok[0];
+        L.name = tok[1];
+        int nb = atoi(tok[2].c_str()), nt = atoi(tok[3].c_str());
+        if (nb < 0 || nt < 0 || tok.size() < (size_t)(4 + nb + nt))
+        {
+            fclose(fp);
+            fail("param_load", path + ": layer '" + L.name + "' lists fewer blobs than it declares");
+        }
+        for (int i = 0; i < nb; i++) L.bottoms.push_back(tok[4 + i]);
+        for (int i = 0; i < nt; i++) L.tops.push_back(tok[4 + nb + i]);
+        for (size_t i = 4 + nb + nt; i < tok.size(); i++)
+        {
+            size_t eq = tok[i].find('=');
+            if (eq == std::string::npos) continue;
+            int key = atoi(tok[i].substr(0, eq).c_str());
+            if (key >= 0) L.params.push_back(std::make_pair(key, tok[i].substr(eq + 1)));
+        }
+        layers.push_back(L);
+    }
+    fclose(fp);
+    if ((int)layers.size() != layer_count)
+        fail("param_load", path + " declares " + json_int(layer_count) + " layers but holds " + json_int((long long)layers.size()) + " (truncated?)");
+    return layers;
+}
+
+static const LayerLine* find_input_layer(const std::vector<LayerLine>& layers)
+{
+    for (size_t i = 0; i < layers.size(); i++)
+        if (layers[i].type == "Input") return &layers[i];
+    return 0;
+}
+
+// The first layers that read `blob` (looking through Split), with how many input values each expects.
+static void check_input_consumers(const std::vector<LayerLine>& layers, const std::string& blob, const Options& o, int depth)
+{
+    for (size_t i = 0; i < layers.size() && depth < 8; i++)
+    {
+        const LayerLine& L = layers[i];
+        bool reads = false;
+        for (size_t b = 0; b < L.bottoms.size(); b++) reads = reads || L.bottoms[b] == blob;
+        if (!reads) continue;
+        if (L.type == "Split")
+        {
+            for (size_t t = 0; t < L.tops.size(); t++) check_input_consumers(layers, L.tops[t], o, depth + 1);
+            continue;
+        }
+        long num_output = L.get(0, 0), weight_size = L.get(6, 0);
+        long kw = L.get(1, 0), kh = L.get(11, kw), group = L.get(7, 1);
+        long expected = 0;
+        std::string what = "channels";
+        if ((L.type == "Convolution" || L.type == "ConvolutionDepthWise") && num_output > 0 && kw > 0 && kh > 0)
+            expected = (L.type == "Convolution" ? weight_size : weight_size * group) / (num_output * kw * kh);
+        else if (L.type == "InnerProduct" && num_output > 0)
+        {
+            expected = weight_size / num_output;
+            what = "values";
+        }
+        long given = what == "channels" ? (long)o.c : (long)o.c * o.h * o.w;
+        if (expected > 0 && expected != given)
+            fail("input_shape", "input shape " + json_int(o.c) + "," + json_int(o.h) + "," + json_int(o.w) + " gives "
+                 + json_int(given) + " " + what + " but layer '" + L.name + "' (" + L.type + ") expects " + json_int(expected));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- input
+
+// The seeded input, reproduced by edgebench.ncnn_tools.seeded_input: a 32-bit LCG (Numerical Recipes constants)
+// starting at `seed`; each value takes the state's top 24 bits, so it is exact in float32: x = k / 2^23 - 1.
+static void fill_seeded(std::vector<float>& data, unsigned int seed)
+{
+    uint32_t state = seed;
+    for (size_t i = 0; i < data.size(); i++)
+    {
+        state = state * 1664525u + 1013904223u;
+        data[i] = (float)(state >> 8) * (1.0f / 8388608.0f) - 1.0f;
+    }
+}
+
+static void read_input_file(std::vector<float>& data, const std::string& path)
+{
+    FILE* fp = fopen(path.c_str(), "rb");
+    if (!fp) fail("input_file", "cannot open " + path + ": " + strerror(errno));
+    size_t n = fread(data.data(), sizeof(float), data.size(), fp);
+    bool longer = fgetc(fp) != EOF;
+    fclose(fp);
+    if (n != data.size() || longer)
+        fail("input_file", path + " does not hold exactly " + json_int((long long)data.size()) + " float32 values (C*H*W of the input shape)");
+}
+
+// Model weights that are all zero, for NCNN's own benchmark params (no .bin): latency does not depend on them.
+class DataReaderFromZeros : public ncnn::DataReader
+{
+public:
+    virtual int scan(const char*, void*) const
+    {
+        return 0;
+    }
+    virtual size_t read(void* buf, size_t size) const
+    {
+        memset(buf, 0, size);
+        return size;
+    }
+};
+
+static double ms_since(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// ---------------------------------------------------------------------------------------------- main
+
+int main(int argc, char** argv)
+{
+    const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) signal(fatal[i], on_fatal_signal);
+
+    Options o = parse_options(argc, argv);
+    std::vector<LayerLine> layers = read_param_text(o.param);
+    const LayerLine* input_layer = find_input_layer(layers);
+
+    if (o.input_blob.empty())
+    {
+        if (!input_layer || input_layer->tops.empty()) fail("usage", o.param + " has no Input layer: pass --input-blob");
+        o.input_blob = input_layer->tops[0];
+    }
+    if (o.output_blob.empty())
+    {
+        if (layers.back().tops.empty()) fail("usage", "the last layer of " + o.param + " has no output: pass --output-blob");
+        o.output_blob = layers.back().tops[0];
+    }
+    int declared_w = input_layer ? (int)input_layer->get(0, 0) : 0;
+    int declared_h = input_layer ? (int)input_layer->get(1, 0) : 0;
+    int declared_c = input_layer ? (int)input_layer->get(2, 0) : 0;
+    bool declared = declared_w > 0 && declared_h > 0 && declared_c > 0;
+    if (o.c == 0)
+    {
+        if (!declared) fail("usage", o.param + " declares no input shape (pnnx params do not): pass --shape C,H,W");
+        o.c = declared_c;
+        o.h = declared_h;
+        o.w = declared_w;
+    }
+    else if (declared && (o.c != declared_c || o.h != declared_h || o.w != declared_w))
+        fail("input_shape", "--shape " + json_int(o.c) + "," + json_int(o.h) + "," + json_int(o.w) + " does not match the shape "
+             + json_int(declared_c) + "," + json_int(declared_h) + "," + json_int(declared_w) + " declared by " + o.param);
+    check_input_consumers(layers, o.input_blob, o, 0);
+
+    int powersave_ret = ncnn::set_cpu_powersave(o.powersave);
+    if (powersave_ret != 0 && o.powersave != 0)
+        fail("usage", "--powersave " + json_int(o.powersave) + " failed: this CPU has no big/little cores to choose from");
+
+    // Allocators are declared before the net so they outlive it.
+    ncnn::UnlockedPoolAllocator blob_pool;
+    ncnn::PoolAllocator workspace_pool;
+    ncnn::Net net;
+    net.opt.lightmode = true;
+    net.opt.num_threads = o.threads;
+    net.opt.blob_allocator = &blob_pool;
+    net.opt.workspace_allocator = &workspace_pool;
+    net.opt.use_fp16_packed = o.fp16;
+    net.opt.use_fp16_storage = o.fp16;
+    net.opt.use_fp16_arithmetic = o.fp16;
+    net.opt.use_bf16_storage = o.bf16;
+    net.opt.use_packing_layout = o.packing;
+
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    if (net.load_param(o.param.c_str()) != 0)
+        fail("param_load", "NCNN could not load " + o.param + " (a layer type this build lacks, or a malformed line; NCNN's message is on stderr)");
+    double load_param_ms = ms_since(t0);
+
+    t0 = std::chrono::steady_clock::now();
+    if (o.bin.empty())
+    {
+        DataReaderFromZeros zeros;
+        if (net.load_model(zeros) != 0) fail("model_load", "NCNN could not create zero weights for " + o.param);
+    }
+    else
+    {
+        FILE* fp = fopen(o.bin.c_str(), "rb");
+        if (!fp) fail("model_load", "cannot open " + o.bin + ": " + strerror(errno));
+        int ret = net.load_model(fp);
+        long used = ftell(fp);
+        fseek(fp, 0, SEEK_END);
+        long size = ftell(fp);
+        fclose(fp);
+        if (ret != 0)
+            fail("model_load", o.bin + " is too short or corrupt for " + o.param + " (" + json_int(size) + " bytes)");
+        if (used != size)
+            fail("model_load", o.bin + " has " + json_int(size) + " bytes but " + o.param + " uses " + json_int(used) + ": they do not belong together");
+    }
+    double load_model_ms = ms_since(t0);
+
+    std::vector<float> data((size_t)o.c * o.h * o.w);
+    if (o.input.empty())
+        fill_seeded(data, o.seed);
+    else
+        read_input_file(data, o.input);
+    ncnn::Mat in(o.w, o.h, o.c);
+    for (int q = 0; q < o.c; q++)
+        memcpy(in.channel(q), &data[(size_t)q * o.h * o.w], sizeof(float) * o.h * o.w);
+
+    // First inference: timed on its own (it pays for lazy allocations); its output is the one reported.
+    ncnn::Mat out;
+    double first_ms;
+    {
+        ncnn::Extractor ex = net.create_extractor();
+        t0 = std::chrono::steady_clock::now();
+        if (ex.input(o.input_blob.c_str(), in) != 0) fail("usage", "no blob named '" + o.input_blob + "' in " + o.param);
+        if (ex.extract(o.output_blob.c_str(), out) != 0)
+            fail("extract", "extracting '" + o.output_blob + "' failed (no such blob, or a layer refused the input)");
+        first_ms = ms_since(t0);
+    }
+    if (out.empty()) fail("extract", "extracting '" + o.output_blob + "' gave an empty tensor");
+
+    for (int i = 0; i < o.warmup; i++)
+    {
+        ncnn::Extractor ex = net.create_extractor();
+        ncnn::Mat warm;
+        ex.input(o.input_blob.c_str(), in);
+        ex.extract(o.output_blob.c_str(), warm);
+    }
+
+    std::vector<double> samples;
+    samples.reserve(o.loops);
+    std::chrono::steady_clock::time_point section = std::chrono::steady_clock::now();
+    for (int i = 0; i < o.loops || ms_since(section) < o.min_time_ms; i++)
+    {
+        ncnn::Extractor ex = net.create_extractor();
+        ncnn::Mat timed;
+        prctl(MARKER, MARK_BEGIN, i, 0, 0);
+        std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+        ex.input(o.input_blob.c_str(), in);
+        ex.extract(o.output_blob.c_str(), timed);
+        double ms = ms_since(start);
+        prctl(MARKER, MARK_END, i, 0, 0);
+        samples.push_back(ms);
+    }
+    prctl(MARKER, MARK_DONE, (long)samples.size(), 0, 0);
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+
+    // The output without NCNN's per-channel padding (cstep), outermost dimension first.
+    std::vector<int> shape;
+    if (out.dims == 1) shape.push_back(out.w);
+    if (out.dims == 2) shape.push_back(out.h), shape.push_back(out.w);
+    if (out.dims == 3) shape.push_back(out.c), shape.push_back(out.h), shape.push_back(out.w);
+    if (out.dims == 4) shape.push_back(out.c), shape.push_back(out.d), shape.push_back(out.h), shape.push_back(out.w);
+    double sum = 0, abs_sum = 0, sq_sum = 0;
+    std::string values;
+    const size_t per_channel = (size_t)out.w * out.h * out.d;
+    for (int q = 0; q < out.c; q++)
+    {
+        const float* p = out.channel(q);
+        for (size_t i = 0; i < per_channel; i++)
+        {
+            sum += p[i];
+            abs_sum += fabs(p[i]);
+            sq_sum += (double)p[i] * p[i];
+            if (o.output_values)
+            {
+                if (!values.empty()) values += ", ";
+                values += json_num(p[i]);
+            }
+        }
+    }
+
+    std::string doc = std::string("{\"schema\": \"") + SCHEMA + "\", \"ncnn_version\": " + json_str(NCNN_VERSION_STRING);
+    doc += ", \"build\": {\"arch\": " + json_str(EB_ARCH) + ", \"compiler\": " + json_str("gcc " __VERSION__)
+           + ", \"flags\": " + json_str(EB_FLAGS) + ", \"openmp\": " + json_bool(EB_OPENMP) + ", \"markers\": \"prctl\"}";
+    doc += ", \"settings\": {\"param\": " + json_str(o.param) + ", \"bin\": " + (o.bin.empty() ? "null" : json_str(o.bin))
+           + ", \"shape\": [" + json_int(o.c) + ", " + json_int(o.h) + ", " + json_int(o.w) + "]"
+           + ", \"input\": " + (o.input.empty() ? "null" : json_str(o.input)) + ", \"seed\": " + json_int(o.seed)
+           + ", \"input_blob\": " + json_str(o.input_blob) + ", \"output_blob\": " + json_str(o.output_blob)
+           + ", \"threads\": " + json_int(o.threads) + ", \"powersave\": " + json_int(o.powersave)
+           + ", \"warmup\": " + json_int(o.warmup) + ", \"loops\": " + json_int(o.loops)
+           + ", \"min_time_ms\": " + json_num(o.min_time_ms)
+           + ", \"fp16_packed\": " + json_bool(net.opt.use_fp16_packed) + ", \"fp16_storage\": " + json_bool(net.opt.use_fp16_storage)
+           + ", \"fp16_arithmetic\": " + json_bool(net.opt.use_fp16_arithmetic) + ", \"bf16_storage\": " + json_bool(net.opt.use_bf16_storage)
+           + ", \"packing_layout\": " + json_bool(net.opt.use_packing_layout) + ", \"output_values\": " + json_bool(o.output_values) + "}";
+    doc += ", \"timed_region\": \"ex.input + ex.extract; extractor created before the timer\"";
+    doc += ", \"load_ms\": {\"param\": " + json_num(load_param_ms) + ", \"model\": " + json_num(load_model_ms) + "}";
+    doc += ", \"first_inference_ms\": " + json_num(first_ms) + ", \"samples_ms\": [";
+    for (size_t i = 0; i < samples.size(); i++) doc += (i ? ", " : "") + json_num(samples[i]);
+    doc += "], \"peak_rss_kb\": " + json_int(ru.ru_maxrss);
+    doc += ", \"output\": {\"blob\": " + json_str(o.output_blob) + ", \"shape\": [";
+    for (size_t i = 0; i < shape.size(); i++) doc += (i ? ", " : "") + json_int(shape[i]);
+    doc += "], \"checksum\": {\"sum\": " + json_num(sum) + ", \"abs_sum\": " + json_num(abs_sum) + ", \"l2\": " + json_num(sqrt(sq_sum)) + "}";
+    if (o.output_values) doc += ", \"values\": [" + values + "]";
+    doc += "}}";
+    emit(doc);
+    net.clear();
+    return 0;
+}
