@@ -135,10 +135,10 @@ static const char* USAGE = "usage: edgebench-runner --param FILE [--bin FILE] [-
                            "[--loops N] [--min-time-ms X] [--fp16 on|off] [--bf16 on|off] [--packing on|off] "
                            "[--output-values] [--json]";
 
-static long parse_int(const std::string& name, const char* v, long lo, long hi)
+static long long parse_int(const std::string& name, const char* v, long long lo, long long hi)
 {
     char* end = 0;
-    long x = strtol(v, &end, 10);
+    long long x = strtoll(v, &end, 10);
     if (*v == 0 || *end != 0 || x < lo || x > hi)
         fail("usage", name + " takes an integer in [" + json_int(lo) + ", " + json_int(hi) + "], got '" + v + "'");
     return x;
@@ -173,7 +173,7 @@ static Options parse_options(int argc, char** argv)
         else if (a == "--input") o.input = v;
         else if (a == "--input-blob") o.input_blob = v;
         else if (a == "--output-blob") o.output_blob = v;
-        else if (a == "--seed") o.seed = (unsigned int)parse_int(a, v, 0, 4294967295L);
+        else if (a == "--seed") o.seed = (unsigned int)parse_int(a, v, 0, 4294967295LL);
         else if (a == "--threads") o.threads = (int)parse_int(a, v, 1, 1024);
         else if (a == "--powersave") o.powersave = (int)parse_int(a, v, 0, 2);
         else if (a == "--warmup") o.warmup = (int)parse_int(a, v, 0, 1000000);
