@@ -46,7 +46,7 @@ class Connection:
     identity_file: str | None = None
     proxy_jump: str | None = None  # "user@jump:port[,next...]" like ssh -J; else taken from ~/.ssh/config
     known_hosts: str | None = None  # default ~/.ssh/known_hosts
-    ssh_config: str | None = None  # default ~/.ssh/config (read when it exists)
+    ssh_config: str | None = None  # default ~/.ssh/config (read when it exists); "none" reads no config
     connect_timeout_s: float = 10.0
 
 

@@ -1,0 +1,265 @@
+"""Putting files on a board: only what changed, atomically, and one run at a time per board.
+
+deploy() asks the board for the sha256 of its copies in one `sha256sum` call, uploads only the files whose
+hash differs (to a temporary name, then `mv` over the old one, so a reader never sees half a file) and reports
+the bytes sent: an unchanged re-run sends none.
+
+board_lock() keeps two runs off one board: a `mkdir` lock (atomic on every POSIX filesystem, no flock binary
+needed) in the remote workdir, with an owner file that a heartbeat keeps fresh. A waiter breaks a lock whose
+owner is a dead process on this machine, or whose heartbeat stopped. Time spent waiting for the lock is
+outside any command's timeout: timeouts start when a command is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgebench.errors import EdgebenchError
+from edgebench.transport import Transport
+
+LOCK_NAME = ".edgebench.lock"
+
+
+@dataclass(frozen=True)
+class DeployedFile:
+    name: str  # path relative to the remote dir
+    sha256: str
+    size: int
+    sent: bool
+
+
+@dataclass(frozen=True)
+class DeploySummary:
+    remote_dir: str
+    files: list[DeployedFile]
+    bytes_sent: int
+    seconds: float
+    hash_check: bool  # False: the board has no sha256sum, so every file was sent
+    note: str = ""
+
+    @property
+    def files_sent(self) -> int:
+        return sum(f.sent for f in self.files)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_name(name: str) -> None:
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise EdgebenchError(f"deploy: remote name {name!r} must be a plain relative path (no '..', no '/')")
+
+
+def remote_hashes(transport: Transport, remote_dir: str, names: list[str]) -> dict[str, str] | None:
+    """sha256 of each existing remote file (missing ones left out); None when the board lacks sha256sum."""
+    # cd first so sha256sum prints the names exactly as given; `|| true` because missing files make it fail.
+    script = 'cd "$1" || exit 3; shift; command -v sha256sum >/dev/null 2>&1 || exit 127; ' \
+             'sha256sum -- "$@" 2>/dev/null; exit 0'
+    result = transport.run(["sh", "-c", script, "edgebench", remote_dir, *names], timeout=120)
+    if result.exit_status == 127:
+        return None
+    result.check(f"{transport.name}: hashing files in {remote_dir}")
+    hashes: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        digest, _, name = line.partition("  ")
+        if len(digest) == 64 and name in names:
+            hashes[name] = digest
+    return hashes
+
+
+def deploy(transport: Transport, files: Mapping[str, str | Path], remote_dir: str,
+           progress: Callable[[str, int], None] | None = None) -> DeploySummary:
+    """Make remote_dir/NAME equal to each local file. `progress(name, size)` is called before each upload.
+
+    File modes follow the local file's permission bits (the runner stays executable).
+    """
+    start = time.monotonic()
+    names = list(files)
+    for name in names:
+        _check_name(name)
+    local = {name: Path(files[name]) for name in names}
+    for name, path in local.items():
+        if not path.is_file():
+            raise EdgebenchError(f"deploy: {path} (for {name}) is not a file")
+    digests = {name: sha256_file(path) for name, path in local.items()}
+    subdirs = sorted({posixpath.join(remote_dir, posixpath.dirname(n)) for n in names})
+    transport.run(["mkdir", "-p", "--", remote_dir, *subdirs], timeout=60).check(
+        f"{transport.name}: creating {remote_dir}")
+    remote = remote_hashes(transport, remote_dir, names)
+    note = "" if remote is not None else "the board has no sha256sum: every file sent"
+    moves: list[str] = []  # (mode, temp, final) triples for one remote call
+    deployed: list[DeployedFile] = []
+    sent_bytes = 0
+    for name in names:
+        size = local[name].stat().st_size
+        changed = remote is None or remote.get(name) != digests[name]
+        final = posixpath.join(remote_dir, name)
+        mode = f"{local[name].stat().st_mode & 0o777:o}"
+        if changed:
+            if progress is not None:
+                progress(name, size)
+            temp = posixpath.join(posixpath.dirname(final), f".{posixpath.basename(name)}.tmp-{secrets.token_hex(4)}")
+            transport.put(local[name], temp)
+            moves += [mode, temp, final]
+            sent_bytes += size
+        else:
+            moves += [mode, "", final]  # unchanged: only make sure of the mode
+        deployed.append(DeployedFile(name=name, sha256=digests[name], size=size, sent=changed))
+    script = ('while [ "$#" -ge 3 ]; do '
+              'if [ -n "$2" ]; then chmod "$1" "$2" && mv -f -- "$2" "$3" || exit 1; '
+              'else chmod "$1" "$3" || exit 1; fi; shift 3; done')
+    transport.run(["sh", "-c", script, "edgebench", *moves], timeout=120).check(
+        f"{transport.name}: moving uploaded files into place in {remote_dir}")
+    return DeploySummary(remote_dir=remote_dir, files=deployed, bytes_sent=sent_bytes,
+                         seconds=time.monotonic() - start, hash_check=remote is not None, note=note)
+
+
+# -- the board lock ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LockOwner:
+    host: str
+    pid: int
+    since_utc: str
+    purpose: str
+    token: str  # unique per acquisition: release/break only ever touch the lock this token names
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host} since {self.since_utc} ({self.purpose})"
+
+
+@dataclass
+class LockInfo:
+    """What a waiter sees of the current holder."""
+
+    owner: LockOwner | None  # None: the owner file is unreadable (being written, or damaged)
+    raw_owner: str
+    age_s: float  # seconds since the holder's last heartbeat
+
+
+@dataclass
+class BoardLock:
+    transport: Transport
+    path: str
+    owner: LockOwner
+    waited_s: float
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+_ACQUIRE = (
+    # $1 lock dir, $2 owner json. Prints "acquired", or "held AGE" then the owner file.
+    'if mkdir "$1" 2>/dev/null; then printf "%s\\n" "$2" > "$1/owner" && echo acquired && exit 0; '
+    'rmdir "$1"; exit 1; fi; '
+    'now=$(date +%s); m=$(stat -c %Y "$1/owner" 2>/dev/null || date -r "$1/owner" +%s 2>/dev/null '
+    '|| echo "$now"); echo "held $((now - m))"; cat "$1/owner" 2>/dev/null; exit 0'
+)
+# $1 lock dir, $2 the owner line we expect: remove only if it is still that owner's lock.
+_RELEASE = '[ "$(cat "$1/owner" 2>/dev/null)" = "$2" ] || exit 0; rm -f "$1/owner"; rmdir "$1"'
+# Breaking moves the stale lock aside (one rename wins) before deleting it.
+_BREAK = ('[ "$(cat "$1/owner" 2>/dev/null)" = "$2" ] || exit 1; t="$1.stale.$$"; mv "$1" "$t" || exit 1; '
+          'rm -rf "$t"')
+_HEARTBEAT = '[ "$(cat "$1/owner" 2>/dev/null)" = "$2" ] && touch "$1/owner"'
+
+
+def _local_pid_dead(owner: LockOwner) -> bool:
+    if owner.host != socket.gethostname():
+        return False
+    try:
+        os.kill(owner.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _parse_owner(text: str) -> LockOwner | None:
+    try:
+        return LockOwner(**json.loads(text))
+    except (ValueError, TypeError):
+        return None
+
+
+@contextmanager
+def board_lock(transport: Transport, workdir: str, *, wait: bool = True, purpose: str = "edgebench run",
+               on_wait: Callable[[LockInfo], None] | None = None, stale_after_s: float = 180.0,
+               heartbeat_s: float = 30.0, poll_s: float = 2.0,
+               max_wait_s: float | None = None) -> Iterator[BoardLock]:
+    """Hold the board's lock for the body of the `with`; released on success and on failure.
+
+    wait=False refuses at once when another run holds it (the CLI's --no-wait). Otherwise `on_wait` is
+    called once with the holder's details and the lock is polled every `poll_s` seconds. A lock whose
+    holder is a dead process on this machine, or whose heartbeat is older than `stale_after_s`, is broken.
+    """
+    lock_dir = posixpath.join(workdir, LOCK_NAME)
+    transport.run(["mkdir", "-p", "--", workdir], timeout=60).check(f"{transport.name}: creating {workdir}")
+    owner = LockOwner(host=socket.gethostname(), pid=os.getpid(),
+                      since_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), purpose=purpose,
+                      token=secrets.token_hex(8))
+    owner_line = json.dumps(owner.__dict__, sort_keys=True)
+    start = time.monotonic()
+    told = False
+    while True:
+        info = _try_acquire(transport, lock_dir, owner_line)
+        if info is None:
+            break
+        if info.owner is not None and (_local_pid_dead(info.owner) or info.age_s > stale_after_s):
+            transport.run(["sh", "-c", _BREAK, "edgebench", lock_dir, info.raw_owner], timeout=60)
+            continue
+        holder = info.owner.describe() if info.owner else "an unknown holder"
+        if not wait:
+            raise EdgebenchError(f"{transport.name} is busy: its lock {lock_dir} is held by {holder}",
+                                 hint="wait for that run to finish, or drop --no-wait to queue behind it")
+        if max_wait_s is not None and time.monotonic() - start > max_wait_s:
+            raise EdgebenchError(f"{transport.name}: gave up after {max_wait_s:g} s waiting for the lock held "
+                                 f"by {holder}")
+        if not told and on_wait is not None:
+            on_wait(info)
+            told = True
+        time.sleep(poll_s)
+    lock = BoardLock(transport=transport, path=lock_dir, owner=owner, waited_s=time.monotonic() - start)
+    beat = threading.Thread(target=_heartbeat, args=(lock, owner_line, heartbeat_s), daemon=True)
+    beat.start()
+    try:
+        yield lock
+    finally:
+        lock._stop.set()
+        beat.join()
+        transport.run(["sh", "-c", _RELEASE, "edgebench", lock_dir, owner_line], timeout=60)
+
+
+def _try_acquire(transport: Transport, lock_dir: str, owner_line: str) -> LockInfo | None:
+    """None when we now hold the lock, else what we know of the holder."""
+    result = transport.run(["sh", "-c", _ACQUIRE, "edgebench", lock_dir, owner_line], timeout=60)
+    result.check(f"{transport.name}: taking the lock {lock_dir}")
+    first, _, rest = result.stdout.partition("\n")
+    if first == "acquired":
+        return None
+    age = float(first.split()[1]) if first.startswith("held ") else 0.0
+    raw = rest.rstrip("\n")
+    return LockInfo(owner=_parse_owner(raw), raw_owner=raw, age_s=age)
+
+
+def _heartbeat(lock: BoardLock, owner_line: str, every_s: float) -> None:
+    while not lock._stop.wait(every_s):
+        try:
+            lock.transport.run(["sh", "-c", _HEARTBEAT, "edgebench", lock.path, owner_line], timeout=60)
+        except EdgebenchError:
+            return  # the connection is gone; the run itself will report that

@@ -1,0 +1,65 @@
+"""Shared pytest fixtures.
+
+`sshd`: a real OpenSSH server (/usr/sbin/sshd) on 127.0.0.1 with freshly generated host and client keys, its
+host key pinned in a private known_hosts, and a folder that plays the board's workdir. Started per test, torn
+down after. Tests using it are slow (mark them `@pytest.mark.slow`).
+
+`edgebench_dirs`: points EDGEBENCH_DATA / EDGEBENCH_CACHE at the test's tmp dir (and XDG_CONFIG_HOME, so a
+developer's own ~/.config/edgebench/devices.yaml never leaks into a test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edgebench.devices import Connection
+from edgebench.targets import ServerInfo, SshServer
+from edgebench.transport import SSHTransport
+
+
+@dataclass
+class SshdHandle:
+    server: SshServer
+    info: ServerInfo
+    workdir: Path  # an empty folder on the "board" for the test to use
+
+    @property
+    def connection(self) -> Connection:
+        return self.server.connection(self.info)
+
+    def connect(self, name: str = "test-sshd") -> SSHTransport:
+        return SSHTransport.connect(self.connection, name=name)
+
+    def restart(self, new_host_key: bool = False) -> None:
+        """Stop and start on the same port; with new_host_key the server comes back with another identity
+        (known_hosts is left as it was, so clients see a changed key)."""
+        self.server.stop()
+        if new_host_key:
+            self.server.host_key.unlink()
+            self.server.host_key.with_suffix(".pub").unlink()
+        self.info = self.server.start(port=self.info.port)
+
+
+@pytest.fixture
+def edgebench_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("EDGEBENCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path
+
+
+@pytest.fixture
+def sshd(tmp_path: Path):
+    server = SshServer(tmp_path / "sshd")
+    info = server.start()
+    server.pin(info.port)
+    workdir = tmp_path / "board"
+    workdir.mkdir()
+    handle = SshdHandle(server=server, info=info, workdir=workdir)
+    try:
+        yield handle
+    finally:
+        server.stop()
