@@ -1,0 +1,159 @@
+"""`edgebench results` and `edgebench report`: what the store holds, and one run laid out for people."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from edgebench.cli import main
+from edgebench.console import err, out, print_json
+from edgebench.errors import EdgebenchError
+from edgebench.report.markdown import to_markdown
+from edgebench.report.model import build_report
+from edgebench.report.paper import has_paper_models
+from edgebench.report.plot import plot_latency
+from edgebench.report.rows import BASIS_LABELS
+from edgebench.report.table import render_table
+from edgebench.report.tabular import paper_to_csv, to_csv, to_json
+from edgebench.serde import to_dict
+from edgebench.store import Store, default_store_path
+
+_STORE_OPTION = click.option(
+    "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="Results store file (default: results.sqlite3 in the data dir; EDGEBENCH_DATA moves it).",
+)  # fmt: skip
+_FIRST_RUN_HINT = "run a model first, e.g. `edgebench run --device imx6`"
+
+
+def _existing_store(path: Path | None) -> Store | None:
+    """The store, or None when there is no file yet (reading never creates one)."""
+    path = path or default_store_path()
+    return Store(path) if path.exists() else None
+
+
+@main.command("results")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most N runs.")
+@click.option("--device", help="Only runs on this device.")
+@_STORE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON on stdout.")
+def results_cmd(limit, device, store_path, as_json):
+    """List past runs, newest first: id, time, device, models, and how many were measured or modeled.
+
+    \b
+    Examples:
+      edgebench results
+      edgebench results --device imx6 --limit 5
+      edgebench results --json
+    """
+    store = _existing_store(store_path)
+    runs = []
+    if store is not None:
+        with store:
+            runs = store.runs(limit, device=device)
+    if as_json:
+        print_json([to_dict(r) for r in runs])
+        return
+    if not runs:
+        where = store_path or default_store_path()
+        err.print(f"no runs stored{f' for device {device}' if device else ''} in {where} yet; {_FIRST_RUN_HINT}")
+        return
+    table = Table(title=f"Runs in {store_path or default_store_path()}", title_justify="left")
+    for header in ("Run", "Started (UTC)", "Device", "Models", "Ok", "Failed", "Measured", "Emulated", "Modeled"):
+        table.add_column(header, justify="left" if header in ("Run", "Started (UTC)", "Device") else "right")
+    for r in runs:
+        table.add_row(r.id, r.started, r.device, str(r.models), str(r.ok), str(r.failed) if r.failed else "–",
+                      str(r.measured), str(r.emulated), str(r.modeled))
+    table.caption = ("Measured: timed on a real board. Emulated: QEMU wall time. Modeled: predicted from counters. "
+                     "Show one: edgebench report RUN_ID")
+    table.caption_justify = "left"
+    _stdout_console().print(table)
+
+
+@main.command("report")
+@click.argument("run_id", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "json", "csv"]), default="table",
+              show_default=True, help="Terminal table, Markdown (for a PR comment), JSON or CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to FILE instead of stdout.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a PNG: latency vs MFLOPs per family, the paper's speedups beside ours.")
+@click.option("--paper", is_flag=True,
+              help="Add the FD-MobileNet paper's Table 4 speedups beside ours (with --format csv: the CSV is that "
+                   "comparison instead of the per-model table).")
+@click.option("--device", help="Without RUN_ID: the latest run on this device.")
+@_STORE_OPTION
+def report_cmd(run_id, fmt, as_json, out_file, plot_file, paper, device, store_path):
+    """Report one run (default: the latest): per model the median with its 95% CI and spread, modeled ms
+    apart, MFLOPs, first inference, load time, peak RSS and every flag.
+
+    RUN_ID may be any unique start of a run id (see `edgebench results`).
+
+    \b
+    Examples:
+      edgebench report
+      edgebench report --paper
+      edgebench report 20261123-1024 --format md --out report.md
+      edgebench report --format csv --out latency.csv --plot latency.png
+    """
+    if as_json:
+        fmt = "json"
+    if plot_file is not None and plot_file.suffix.lower() != ".png":
+        raise EdgebenchError(f"--plot writes a PNG; {plot_file} does not end in .png")
+    store = _existing_store(store_path)
+    if store is None:
+        raise EdgebenchError(f"no results store at {store_path or default_store_path()} yet", _FIRST_RUN_HINT)
+    with store:
+        if run_id:
+            run = store.run(run_id)
+        else:
+            run = store.latest_run(device)
+            if run is None:
+                raise EdgebenchError(f"no runs stored{f' for device {device}' if device else ''} in {store.path}",
+                                     _FIRST_RUN_HINT)
+        results = store.results(run.id)
+    if not results:
+        raise EdgebenchError(f"run {run.id} has no results stored", "it may have been interrupted before its "
+                             "first model finished; `edgebench results` lists the others")
+    report = build_report(run, results, paper=paper)
+    if paper and not has_paper_models(report.rows):
+        err.print("[yellow]none of the paper's nine models is in this run: the comparison is empty "
+                  "(run `--suite paper`)[/yellow]")
+
+    if fmt == "table":
+        if out_file is None:
+            render_table(report, _stdout_console())
+        else:
+            with _open_out(out_file) as f:
+                render_table(report, Console(file=f, width=200, no_color=True))
+    else:
+        text = {"md": to_markdown, "json": to_json, "csv": paper_to_csv if paper else to_csv}[fmt](report)
+        if out_file is None:
+            click.echo(text, nl=False)
+        else:
+            with _open_out(out_file) as f:
+                f.write(text)
+    if out_file is not None:
+        err.print(f"wrote {out_file}")
+    if plot_file is not None:
+        plotted = plot_latency(report, plot_file)
+        note = ""
+        if plotted.left_out:
+            note = f"; left out (no MFLOPs or no {plotted.basis} figure): {', '.join(plotted.left_out)}"
+        err.print(f"wrote {plot_file}: {BASIS_LABELS[plotted.basis]} of {len(plotted.plotted)} models, "
+                  f"{plotted.paper_points} paper points{note}")
+
+
+def _stdout_console() -> Console:
+    """The terminal as it is; when piped, wide enough that ids and model names are never folded."""
+    return out if out.is_terminal else Console(width=200, no_color=True)
+
+
+def _open_out(path: Path):
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise EdgebenchError(f"cannot write {path}: {exc.strerror}") from exc

@@ -1,0 +1,145 @@
+"""A report as a PNG: latency vs MFLOPs per family, and our speedups beside the FD-MobileNet paper's.
+
+The paper prints no milliseconds, so its "points" are where its Table 4 speedups put the other models given
+our own FD-MobileNet time (hollow markers), drawn at the same MFLOPs as our point for that model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # no pyplot: no GUI backend, no global state
+from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+from edgebench.errors import EdgebenchError
+from edgebench.report.model import Report
+from edgebench.report.paper import TABLE4, TOLERANCE, compare_with_paper
+from edgebench.report.rows import BASES, BASIS_LABELS, MODELED, ModelRow
+
+# Fixed colours for the zoo's families so every plot reads the same; others take the next free ones.
+_FAMILY_COLOURS = {
+    "fd_mobilenet": "tab:red", "mobilenet_v1": "tab:blue", "shufflenet_v1": "tab:green", "effnet": "tab:orange",
+}  # fmt: skip
+_SPARE_COLOURS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+_COMPETITOR_COLOURS = {"MobileNet": "tab:blue", "ShuffleNet": "tab:green"}
+
+
+@dataclass(frozen=True)
+class PlotSummary:
+    basis: str  # which kind of latency is on the y axis (rows.BASES)
+    plotted: tuple[str, ...]
+    left_out: tuple[str, ...]  # models without MFLOPs or without a latency of that kind
+    paper_points: int
+
+
+def plot_latency(report: Report, path: Path | str) -> PlotSummary:
+    basis = _pick_basis(report.rows)
+    plotted = [r for r in report.rows if r.status == "ok" and r.mflops and r.latency(basis) is not None]
+    comparisons = [c for c in compare_with_paper(report.rows) if c.ours is not None]
+    fig = Figure(figsize=(13, 5.5) if comparisons else (8, 5.5), layout="constrained")
+    axes = fig.subplots(1, 2, width_ratios=(3, 2)) if comparisons else [fig.subplots()]
+    colours = _colours(sorted({r.family for r in plotted}))
+    paper_points = _latency_axes(axes[0], plotted, basis, colours)
+    if comparisons:
+        _speedup_axes(axes[1], comparisons)
+    run = report.run
+    fig.suptitle(f"edgebench run {run.id} on {run.device} ({run.started})", fontsize=11)
+    try:
+        FigureCanvasAgg(fig).print_png(str(path))
+    except OSError as exc:
+        raise EdgebenchError(f"cannot write the plot to {path}: {exc.strerror}") from exc
+    left_out = tuple(r.model for r in report.rows if r not in plotted)
+    return PlotSummary(basis, tuple(r.model for r in plotted), left_out, paper_points)
+
+
+def _pick_basis(rows: tuple[ModelRow, ...]) -> str:
+    """The kind of latency most models have (ties go to the more trusted kind): one kind per axis, never mixed."""
+    counts = {b: sum(1 for r in rows if r.status == "ok" and r.mflops and r.latency(b) is not None) for b in BASES}
+    best = max(BASES, key=lambda b: (counts[b], -BASES.index(b)))
+    if counts[best] == 0:
+        raise EdgebenchError("nothing to plot: no model of this run has both MFLOPs and a latency")
+    return best
+
+
+def _colours(families: list[str]) -> dict[str, str]:
+    spare = iter(c for c in _SPARE_COLOURS if c not in _FAMILY_COLOURS.values())
+    return {f: _FAMILY_COLOURS.get(f) or next(spare, "black") for f in families}
+
+
+def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str]) -> int:
+    by_model = {r.model: r for r in rows}
+    for family, colour in colours.items():
+        members = sorted((r for r in rows if r.family == family), key=lambda r: r.mflops)
+        xs = [r.mflops for r in members]
+        ys = [r.latency(basis) for r in members]
+        if basis == MODELED:
+            ax.plot(xs, ys, "o-", color=colour, label=family)
+        else:
+            cis = [r.ci(basis) for r in members]
+            yerr = [[y - lo for y, (lo, _) in zip(ys, cis)], [hi - y for y, (_, hi) in zip(ys, cis)]]
+            ax.errorbar(xs, ys, yerr=yerr, fmt="o-", color=colour, capsize=3, label=family)
+        for r in members:
+            ax.annotate(r.model.removeprefix(family).strip("_"), (r.mflops, r.latency(basis)),
+                        textcoords="offset points", xytext=(5, -11), fontsize=7, color=colour)
+    paper_points = 0
+    for claim in TABLE4:
+        fd, other = by_model.get(claim.fd_model), by_model.get(claim.other_model)
+        if fd is None or other is None:
+            continue
+        implied = fd.latency(basis) * claim.speedup
+        colour = colours[other.family]
+        ax.plot([other.mflops, other.mflops], [other.latency(basis), implied], ":", color=colour, linewidth=1)
+        ax.plot(other.mflops, implied, "o", markersize=9, markerfacecolor="none", markeredgecolor=colour,
+                markeredgewidth=1.5)
+        paper_points += 1
+    if paper_points:  # one neutral legend entry for the hollow markers of every family
+        ax.plot([], [], "o", markersize=9, markerfacecolor="none", markeredgecolor="black",
+                label="paper: our FD-MobileNet time × its Table 4 speedup")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):  # 1, 2, 5, 10, 20, ... read better than powers of ten alone
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FormatStrFormatter("%g"))
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("MFLOPs (multiply-adds, counted from the graph)")
+    ax.set_ylabel(BASIS_LABELS[basis])
+    ax.set_title("Latency vs complexity" + ("" if basis == MODELED else " (median, 95% CI)"), fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return paper_points
+
+
+def _speedup_axes(ax, comparisons) -> None:
+    """Per budget and competitor: the paper's speedup (hatched, with the ±tolerance band) and ours (solid)."""
+    budgets = sorted({c.claim.budget_mflops for c in comparisons}, reverse=True)
+    competitors = sorted({c.claim.other_family for c in comparisons})
+    width = 0.8 / (2 * len(competitors))
+    labelled: set[str] = set()
+    for i, budget in enumerate(budgets):
+        for j, competitor in enumerate(competitors):
+            match = [c for c in comparisons if c.claim.budget_mflops == budget and c.claim.other_family == competitor]
+            if not match:
+                continue
+            c = match[0]
+            colour = _COMPETITOR_COLOURS.get(competitor, "tab:gray")
+            x = i - 0.4 + width * (2 * j + 0.5)
+            band = c.claim.speedup * TOLERANCE
+            ax.bar(x, c.claim.speedup, width, yerr=band, color="white", edgecolor=colour, hatch="//", capsize=3,
+                   label=None if competitor in labelled else f"paper vs {competitor} (±{TOLERANCE:.0%})")
+            err = None
+            if c.ours_low is not None and c.ours_high is not None:
+                err = [[c.ours - c.ours_low], [c.ours_high - c.ours]]
+            ax.bar(x + width, c.ours, width, yerr=err, color=colour, capsize=3,
+                   label=None if competitor in labelled else f"ours vs {competitor}")
+            labelled.add(competitor)
+            ax.annotate(f"{c.ours:.2f}", (x + width, c.ours_high or c.ours), textcoords="offset points",
+                        xytext=(0, 3), ha="center", fontsize=7)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(budgets)), [f"{b} MFLOPs" for b in budgets])
+    bases = sorted({BASIS_LABELS[c.basis].split(" (")[0] for c in comparisons})
+    ax.set_ylabel("speedup of FD-MobileNet (other time / FD time)")
+    ax.set_title(f"FD-MobileNet paper Table 4 vs ours ({', '.join(bases)})", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(True, axis="y", alpha=0.3)

@@ -1,0 +1,77 @@
+"""A report as JSON (everything, typed field names) or CSV (one flat row per model, or per paper claim)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from edgebench.report import cells
+from edgebench.report.model import Report
+from edgebench.report.paper import PAPER_NOTE, TOLERANCE
+from edgebench.serde import to_dict
+
+MODEL_CSV_COLUMNS = (
+    "run_id", "model", "family", "device", "timed_on", "status", "n", "warmup", "min_ms", "median_ms",
+    "ci_low_ms", "ci_high_ms", "mean_ms", "std_ms", "mad_ms", "p90_ms", "p99_ms", "modeled_ms", "mflops",
+    "first_inference_ms", "load_ms", "peak_rss_kb", "instructions_per_iter", "flags",
+)  # fmt: skip
+PAPER_CSV_COLUMNS = (
+    "budget_mflops", "fd_model", "other_model", "paper_speedup", "paper_source", "basis", "fd_ms", "other_ms",
+    "our_speedup", "our_low", "our_high", "difference", "verdict",
+)  # fmt: skip
+
+
+def to_json_data(report: Report) -> dict:
+    data = to_dict(report)
+    for row_json, row in zip(data["rows"], report.rows):
+        row_json["timed_on"] = row.emulator or "board"
+    data["notes"] = cells.footnotes(report)
+    if report.paper is not None:
+        data["paper"] = {"note": PAPER_NOTE, "tolerance": TOLERANCE, "comparisons": data["paper"]}
+    return data
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(to_json_data(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def to_csv(report: Report) -> str:
+    """Wall-time statistics (measured, or emulated where timed_on names an emulator) and modeled ms apart."""
+    rows = []
+    for r in report.rows:
+        s = r.summary
+        stats = {
+            "n": s.n, "min_ms": s.min, "median_ms": s.median, "ci_low_ms": s.ci_low, "ci_high_ms": s.ci_high,
+            "mean_ms": s.mean, "std_ms": s.std, "mad_ms": s.mad, "p90_ms": s.p90, "p99_ms": s.p99,
+        } if s else {}  # fmt: skip
+        rows.append({
+            "run_id": report.run.id, "model": r.model, "family": r.family, "device": r.device,
+            "timed_on": r.emulator or "board", "status": r.status, "warmup": r.warmup, **stats,
+            "modeled_ms": r.modeled_ms, "mflops": r.mflops, "first_inference_ms": r.first_inference_ms,
+            "load_ms": r.load_ms, "peak_rss_kb": r.peak_rss_kb, "instructions_per_iter": r.instructions_per_iter,
+            "flags": "; ".join(r.flags),
+        })  # fmt: skip
+    return _csv(MODEL_CSV_COLUMNS, rows)
+
+
+def paper_to_csv(report: Report) -> str:
+    rows = [
+        {
+            "budget_mflops": c.claim.budget_mflops, "fd_model": c.claim.fd_model, "other_model": c.claim.other_model,
+            "paper_speedup": c.claim.speedup, "paper_source": c.claim.source, "basis": c.basis, "fd_ms": c.fd_ms,
+            "other_ms": c.other_ms, "our_speedup": c.ours, "our_low": c.ours_low, "our_high": c.ours_high,
+            "difference": c.difference, "verdict": c.verdict,
+        }  # fmt: skip
+        for c in report.paper or ()
+    ]
+    return _csv(PAPER_CSV_COLUMNS, rows)
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue()
