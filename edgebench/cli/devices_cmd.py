@@ -1,0 +1,207 @@
+"""`edgebench devices` (the inventory, host-key trust) and `edgebench target` (emulated boards' SSH servers)."""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from edgebench.cli import main
+from edgebench.console import err, out, print_json
+from edgebench.devices import Device, get_device, load_devices
+from edgebench.errors import EdgebenchError
+from edgebench.serde import to_dict
+from edgebench.targets import TargetStatus, endpoint_for, target_down, target_status, target_up
+from edgebench.transport import SSHTransport, fetch_host_key, fingerprint, pin_host_key, pinned_keys
+
+devices_option = click.option(
+    "--devices", "devices_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="A devices.yaml that takes precedence over ./devices.yaml, ~/.config/edgebench/devices.yaml and the "
+         "packaged default.")
+
+
+@dataclass(frozen=True)
+class InventoryRow:
+    name: str
+    arch: str
+    cpu: str
+    cores: int
+    clock_mhz: int
+    kind: str  # "emulated" | "real"
+    status: str  # emulated: "up" | "down"; real: "reachable" | "unreachable"
+    detail: str  # why unreachable, or where the target listens
+    source: str
+
+
+def _probe(device: Device, timeout_s: float) -> InventoryRow:
+    if device.emulated:
+        st = target_status(device)
+        status, detail = ("up", f"127.0.0.1:{st.port}") if st.up else ("down", f"edgebench target up {device.name}")
+    else:
+        connection = dataclasses.replace(device.connection, connect_timeout_s=timeout_s)
+        try:
+            SSHTransport.connect(connection, name=device.name).close()
+            status, detail = "reachable", device.connection.host
+        except EdgebenchError as exc:
+            status, detail = "unreachable", exc.message
+    return InventoryRow(name=device.name, arch=device.arch, cpu=device.cpu, cores=device.cores,
+                        clock_mhz=device.clock_mhz, kind="emulated" if device.emulated else "real",
+                        status=status, detail=detail, source=str(device.source))
+
+
+@main.group("devices", invoke_without_command=True)
+@devices_option
+@click.option("--timeout", type=float, default=3.0, show_default=True,
+              help="Seconds to wait for each real board's SSH login.")
+@click.option("--json", "as_json", is_flag=True, help="Print the inventory as JSON on stdout.")
+@click.pass_context
+def devices_cmd(ctx: click.Context, devices_file, timeout, as_json):
+    """The device inventory: arch, CPU, clock, emulated or real, and whether each one answers now.
+
+    Real boards get a quick SSH login (strict host keys); emulated targets report whether their SSH server
+    is up.
+
+    \b
+    Examples:
+      edgebench devices
+      edgebench devices --json
+      edgebench devices --devices lab.yaml --timeout 1
+      edgebench devices trust my-pi4
+    """
+    ctx.ensure_object(dict)["devices_file"] = devices_file
+    if ctx.invoked_subcommand is not None:
+        return
+    devices = list(load_devices(devices_file).values())
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        rows = list(pool.map(lambda d: _probe(d, timeout), devices))
+    if as_json:
+        print_json([to_dict(r) for r in rows])
+        return
+    table = Table(title="Devices")
+    for col in ("name", "arch", "cpu", "cores", "clock", "kind", "status", "detail"):
+        table.add_column(col, justify="right" if col in ("cores", "clock") else "left")
+    colour = {"up": "green", "reachable": "green", "down": "yellow", "unreachable": "red"}
+    for r in rows:
+        table.add_row(r.name, r.arch, r.cpu, str(r.cores), f"{r.clock_mhz} MHz", r.kind,
+                      f"[{colour[r.status]}]{r.status}[/]", r.detail)
+    out.print(table)
+
+
+@devices_cmd.command("trust")
+@click.argument("name")
+@devices_option
+@click.option("--replace", is_flag=True, help="Replace a pinned key that no longer matches (board reinstalled).")
+@click.option("--json", "as_json", is_flag=True, help="Print the pinned key as JSON on stdout.")
+@click.pass_context
+def trust_cmd(ctx: click.Context, name, devices_file, replace, as_json):
+    """Fetch a device's SSH host key, show its fingerprint and pin it in the device's known_hosts.
+
+    Compare the fingerprint with the one on the board (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`)
+    before trusting it over an untrusted network.
+
+    \b
+    Examples:
+      edgebench devices trust my-pi4
+      edgebench devices trust my-pi4 --replace
+    """
+    device = get_device(name, devices_file or ctx.obj.get("devices_file"))
+    connection = endpoint_for(device, start_target=False).connection
+    resolved, key = fetch_host_key(connection, name=device.name)
+    pinned = pinned_keys(resolved.known_hosts, resolved.hostname, resolved.port)
+    same = any(k.asbytes() == key.asbytes() for k in pinned)
+    if pinned and not same and not replace:
+        old = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in pinned)
+        raise EdgebenchError(f"{name}: {resolved.known_hosts} already pins {old} for {resolved.known_hosts_name}, "
+                             f"but the server now presents {key.get_name()} {fingerprint(key)}",
+                             hint=f"if the board was reinstalled: edgebench devices trust {name} --replace")
+    if not same:
+        pin_host_key(resolved.known_hosts, resolved.hostname, resolved.port, key, replace=replace)
+    info = {"device": name, "host": resolved.known_hosts_name, "key_type": key.get_name(),
+            "fingerprint": fingerprint(key), "known_hosts": resolved.known_hosts, "already_pinned": same}
+    if as_json:
+        print_json(info)
+    else:
+        verb = "already trusted" if same else "trusted"
+        out.print(f"{name} ({resolved.known_hosts_name}): {key.get_name()} {fingerprint(key)} {verb}; "
+                  f"pinned in {resolved.known_hosts}")
+
+
+@main.group("target")
+def target_cmd():
+    """Emulated targets: a private OpenSSH server on 127.0.0.1 per emulated device (QEMU runs go over SSH).
+
+    \b
+    Examples:
+      edgebench target up imx6
+      edgebench target status imx6 --json
+      edgebench target down imx6
+    """
+
+
+def _print_status(st: TargetStatus, as_json: bool) -> None:
+    if as_json:
+        print_json(to_dict(st))
+    elif st.up:
+        out.print(f"{st.name}: [green]up[/] on 127.0.0.1:{st.port} (sshd pid {st.pid}), runs programs through "
+                  f"`{st.emulator}`, workdir {st.workdir}")
+    else:
+        out.print(f"{st.name}: [yellow]down[/] (state in {st.state_dir})")
+
+
+@target_cmd.command("up")
+@click.argument("name")
+@devices_option
+@click.option("--json", "as_json", is_flag=True, help="Print the target's status as JSON on stdout.")
+def target_up_cmd(name, devices_file, as_json):
+    """Start an emulated target's SSH server (keys generated on first use; a no-op when it is already up).
+
+    \b
+    Example:
+      edgebench target up imx6
+    """
+    _print_status(target_up(get_device(name, devices_file)), as_json)
+
+
+@target_cmd.command("down")
+@click.argument("name")
+@devices_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def target_down_cmd(name, devices_file, as_json):
+    """Stop an emulated target's SSH server (its keys and workdir stay for the next `up`).
+
+    \b
+    Example:
+      edgebench target down imx6
+    """
+    was_up = target_down(get_device(name, devices_file))
+    if as_json:
+        print_json({"name": name, "stopped": was_up})
+    else:
+        err.print(f"{name}: stopped" if was_up else f"{name}: was not running")
+
+
+@target_cmd.command("status")
+@click.argument("name", required=False)
+@devices_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON on stdout.")
+def target_status_cmd(name, devices_file, as_json):
+    """Whether an emulated target (or, without NAME, every emulated device) is up, and where.
+
+    \b
+    Examples:
+      edgebench target status imx6
+      edgebench target status --json
+    """
+    if name:
+        _print_status(target_status(get_device(name, devices_file)), as_json)
+        return
+    statuses = [target_status(d) for d in load_devices(devices_file).values() if d.emulated]
+    if as_json:
+        print_json([to_dict(s) for s in statuses])
+    else:
+        for st in statuses:
+            _print_status(st, False)
