@@ -25,9 +25,6 @@ WIDE_MAD_RATIO = 0.05
 # Width of the 95 % interval of the median, relative to the median, above which the median itself is unsure.
 WIDE_CI_RATIO = 0.10
 
-# Resampled medians are computed in chunks so memory stays bounded (about 32 MB of float64) for long runs.
-_CHUNK_ELEMENTS = 4_000_000
-
 
 @dataclass(frozen=True)
 class Summary:
@@ -82,20 +79,30 @@ def summarize(samples_ms: list[float] | np.ndarray, *, seed: int = BOOTSTRAP_SEE
 def bootstrap_median_ci(
     x: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE, seed: int = BOOTSTRAP_SEED
 ) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the median: resample with replacement, take the middle `confidence`."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size == 1:
-        return float(x[0]), float(x[0])
-    rng = np.random.default_rng(seed)
-    per_chunk = max(1, _CHUNK_ELEMENTS // x.size)
-    medians = np.empty(resamples)
-    for start in range(0, resamples, per_chunk):
-        stop = min(resamples, start + per_chunk)
-        idx = rng.integers(0, x.size, size=(stop - start, x.size))
-        medians[start:stop] = np.median(x[idx], axis=1)
+    """Percentile-bootstrap interval of the median: the middle `confidence` of `resamples` resampled medians."""
+    medians = resampled_medians(np.sort(np.asarray(x, dtype=np.float64)), resamples, np.random.default_rng(seed))
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(medians, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def resampled_medians(sorted_x: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Medians of `resamples` bootstrap resamples (n draws with replacement) of `sorted_x`, in O(resamples).
+
+    A resample's median is sorted_x at the median of its n drawn indices, and those indices are floor(n * U)
+    for n uniforms U; floor is monotone, so the k-th smallest index is floor(n * U_(k)), where the k-th order
+    statistic U_(k) ~ Beta(k, n - k + 1). For even n the next one is U_(k) plus (1 - U_(k)) * Beta(1, n - k)
+    (the smallest of the n - k uniforms above it). Same distribution as drawing n indices per resample, without
+    the n: 2000 resamples of 100 000 samples take milliseconds, not seconds.
+    """
+    n = sorted_x.size
+    k = (n + 1) // 2  # 1-based rank of the (lower) middle element
+    u_k = rng.beta(k, n - k + 1, size=resamples)
+    lower = sorted_x[np.minimum((u_k * n).astype(np.int64), n - 1)]
+    if n % 2:
+        return lower
+    u_next = u_k + (1.0 - u_k) * rng.beta(1, n - k, size=resamples)
+    return (lower + sorted_x[np.minimum((u_next * n).astype(np.int64), n - 1)]) / 2.0
 
 
 def spread_flags(s: Summary) -> tuple[str, ...]:

@@ -56,14 +56,30 @@ def test_single_sample():
 def test_bootstrap_is_deterministic_and_seeded():
     x = np.random.default_rng(0).normal(20.0, 2.0, size=40)
     assert summarize(x) == summarize(list(x))
-    assert bootstrap_median_ci(x, seed=1) != bootstrap_median_ci(x, seed=2)
+    xs = np.sort(x)
+    one = stats.resampled_medians(xs, 2000, np.random.default_rng(1))
+    assert np.array_equal(one, stats.resampled_medians(xs, 2000, np.random.default_rng(1)))
+    assert not np.array_equal(one, stats.resampled_medians(xs, 2000, np.random.default_rng(2)))
 
 
-def test_chunked_resampling_equals_one_block(monkeypatch):
-    x = np.random.default_rng(1).exponential(1.0, size=3000)
-    one_block = bootstrap_median_ci(x)
-    monkeypatch.setattr(stats, "_CHUNK_ELEMENTS", 3000 * 7)  # forces 286 chunks of 7 resamples
-    assert bootstrap_median_ci(x) == one_block
+def test_order_statistic_sampler_matches_efrons_exact_distribution_odd_n():
+    # Efron (1979): for odd n, a resample's median is <= x_(j) iff at least k = (n+1)/2 draws are <= x_(j),
+    # so P = P(Binomial(n, j/n) >= k).
+    n, k, draws = 15, 8, 200_000
+    medians = stats.resampled_medians(np.arange(n, dtype=float), draws, np.random.default_rng(7))
+    for j in range(1, n + 1):
+        exact = sum(math.comb(n, i) * (j / n) ** i * (1 - j / n) ** (n - i) for i in range(k, n + 1))
+        assert np.mean(medians <= j - 1) == pytest.approx(exact, abs=0.005), j
+
+
+def test_order_statistic_sampler_matches_brute_force_resampling_even_n():
+    x = np.sort(np.random.default_rng(2).lognormal(0.0, 0.5, size=10))
+    draws = 200_000
+    fast = stats.resampled_medians(x, draws, np.random.default_rng(8))
+    brute = np.median(x[np.random.default_rng(9).integers(0, x.size, size=(draws, x.size))], axis=1)
+    grid = np.unique(np.concatenate([fast, brute]))
+    ks = np.max(np.abs(np.searchsorted(np.sort(fast), grid, "right") - np.searchsorted(np.sort(brute), grid, "right")))
+    assert ks / draws < 0.006  # two-sample KS distance; 0.006 is about the 99.9 % critical value here
 
 
 def test_normal_distribution_figures():
