@@ -15,13 +15,18 @@ Either way the difference is under 1 % of the papers' "Params" (MobileNet v1: 4.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import onnx
 from onnx import shape_inference
 
+from edgebench import paths
 from edgebench.errors import EdgebenchError
+from edgebench.serde import from_dict, to_dict
 
 # BatchNormalization inputs 3 and 4 are running statistics, not parameters.
 _STATISTICS_INPUTS = {"BatchNormalization": (3, 4)}
@@ -147,3 +152,41 @@ def _count_params(graph: onnx.GraphProto) -> int:
             if value is not None and value.data_type in _FLOAT_TYPES:
                 total += math.prod(value.dims)
     return total
+
+
+def zoo_complexity(name: str) -> Complexity:
+    """Count a zoo variant from its exported ONNX, cached under cache_dir()/complexity.
+
+    The cache key hashes every source file that decides the count (the zoo package, this module, the ONNX
+    exporter) and the torch/onnx versions, so an edited model is recounted and an unchanged one costs nothing.
+    """
+    from edgebench.models.registry import create_model, get_spec, resolve  # torch import only when counting
+
+    name = resolve(name)
+    path = paths.cache_dir() / "complexity" / f"{name}-{_source_key()[:16]}.json"
+    if path.exists():
+        try:
+            return from_dict(Complexity, json.loads(path.read_text()))
+        except (ValueError, TypeError):
+            pass  # damaged or from an older layout: count again and overwrite
+    from edgebench.export.to_onnx import export_onnx
+
+    complexity = count_complexity(export_onnx(create_model(name), get_spec(name).input_shape))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(to_dict(complexity)))
+    tmp.replace(path)
+    return complexity
+
+
+def _source_key() -> str:
+    import torch
+
+    import edgebench.export.to_onnx as to_onnx
+    import edgebench.models as zoo
+
+    h = hashlib.sha256(f"torch {torch.__version__} onnx {onnx.__version__}\n".encode())
+    files = sorted(Path(zoo.__file__).parent.glob("*.py")) + [Path(__file__), Path(to_onnx.__file__)]
+    for file in files:
+        h.update(file.name.encode() + b"\0" + file.read_bytes())
+    return h.hexdigest()
