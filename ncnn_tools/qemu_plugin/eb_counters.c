@@ -394,7 +394,7 @@ static void on_fetch(unsigned int vcpu, void *udata)
  * into the symbol table. For a stripped binary, or code outside it (QEMU's kuser helpers), the encoding
  * decides: a block is Thumb if it has a 2-byte instruction or a halfword-aligned one, ARM if a 4-byte
  * instruction's first halfword lacks the T32 32-bit prefix (0b11101/11110/11111); a block matching both
- * is taken as Thumb, which misreads e.g. a lone A32 "bx lr" (README.md).
+ * is read the way that makes its last instruction a branch, else as Thumb (README.md: how often it errs).
  */
 struct mode_mark {
     uint64_t addr;
@@ -487,18 +487,24 @@ static bool tb_is_thumb(struct qemu_plugin_tb *tb, size_t n)
             return true;
     }
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *b = qemu_plugin_insn_data(qemu_plugin_tb_get_insn(tb, i));
-        if (BITS((uint32_t)b[1], 7, 3) < 0x1D)
-            return false;
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        const uint8_t *b = qemu_plugin_insn_data(insn);
+        if ((qemu_plugin_insn_vaddr(insn) & 0xFFF) != 0xFFC && BITS((uint32_t)b[1], 7, 3) < 0x1D)
+            return false; /* (a page's last word may be a 16-bit Thumb instruction reported as 4 bytes) */
     }
-    return true;
+    /* Still both: QEMU ends a block at a branch, so the reading in which the last instruction branches wins. */
+    const uint8_t *b = qemu_plugin_insn_data(qemu_plugin_tb_get_insn(tb, n - 1));
+    uint32_t lo = b[0] | (uint32_t)b[1] << 8, hi = b[2] | (uint32_t)b[3] << 8;
+    return !(classify_a32(hi << 16 | lo) == C_BRANCH && classify_t32(lo, hi) != C_BRANCH);
 }
 
 static enum insn_class classify(const struct qemu_plugin_insn *insn, bool thumb)
 {
     const uint8_t *b = qemu_plugin_insn_data(insn);
     uint32_t lo = b[0] | (uint32_t)b[1] << 8;
-    if (qemu_plugin_insn_size(insn) == 2)
+    /* QEMU 7.2 reports a 16-bit Thumb instruction in a page's last word as 4 bytes (it peeked at the next
+     * halfword to see whether the instruction crosses the page): the first halfword decides the width. */
+    if (qemu_plugin_insn_size(insn) == 2 || (thumb && !is_aarch64 && BITS(lo, 15, 11) < 0x1D))
         return classify_t16(lo);
     uint32_t hi = b[2] | (uint32_t)b[3] << 8;
     if (is_aarch64)
