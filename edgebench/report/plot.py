@@ -83,7 +83,7 @@ def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str])
         for r in members:
             ax.annotate(r.model.removeprefix(family).strip("_"), (r.mflops, r.latency(basis)),
                         textcoords="offset points", xytext=(5, -11), fontsize=7, color=colour)
-    paper_points = 0
+    implied_points = []
     for claim in TABLE4:
         fd, other = by_model.get(claim.fd_model), by_model.get(claim.other_model)
         if fd is None or other is None:
@@ -93,22 +93,30 @@ def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str])
         ax.plot([other.mflops, other.mflops], [other.latency(basis), implied], ":", color=colour, linewidth=1)
         ax.plot(other.mflops, implied, "o", markersize=9, markerfacecolor="none", markeredgecolor=colour,
                 markeredgewidth=1.5)
-        paper_points += 1
-    if paper_points:  # one neutral legend entry for the hollow markers of every family
+        implied_points.append(implied)
+    if implied_points:  # one neutral legend entry for the hollow markers of every family
         ax.plot([], [], "o", markersize=9, markerfacecolor="none", markeredgecolor="black",
                 label="paper: our FD-MobileNet time × its Table 4 speedup")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):  # 1, 2, 5, 10, 20, ... read better than powers of ten alone
-        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(FormatStrFormatter("%g"))
-        axis.set_minor_formatter(NullFormatter())
+    _scale(ax.xaxis, ax.set_xscale, [r.mflops for r in rows])
+    _scale(ax.yaxis, ax.set_yscale, [r.latency(basis) for r in rows] + implied_points)
+    ax.margins(0.08)
     ax.set_xlabel("MFLOPs (multiply-adds, counted from the graph)")
     ax.set_ylabel(BASIS_LABELS[basis])
     ax.set_title("Latency vs complexity" + ("" if basis == MODELED else " (median, 95% CI)"), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
-    return paper_points
+    ax.legend(fontsize=8, loc="best")
+    return len(implied_points)
+
+
+def _scale(axis, set_scale, values: list[float]) -> None:
+    """Log scale (ticks 1, 2, 5, 10, ...) when the figures span more than 3x, where budgets 12/40/140 spread
+    evenly; linear otherwise, where a log axis would show a single tick."""
+    if min(values) <= 0 or max(values) / min(values) <= 3:
+        return
+    set_scale("log")
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _speedup_axes(ax, comparisons) -> None:
