@@ -173,12 +173,16 @@ def parse_counts(path: str | os.PathLike) -> list[IterationCounts]:
     if errors:
         raise EdgebenchError(f"{path}: the counting plugin reported: {errors[0]}"
                              + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+    begins = [r for r in records if r["kind"] == "begin"]
     windows = [r for r in records if r["kind"] == "window"]
     done = [r for r in records if r["kind"] == "done"]
-    if not windows and not done:
+    if not begins and not done:
         raise EdgebenchError(f"{path}: no iteration markers seen: the program never called "
                              "prctl(0x45424E43, ...)", hint="count only an edgebench-runner built with markers")
     if not done:
+        if len(begins) > len(windows):
+            raise EdgebenchError(f"{path}: iteration {begins[-1].get('iteration')} began but its counts never "
+                                 "came: the program died inside it or was cut short")
         raise EdgebenchError(f"{path}: counts incomplete after {len(windows)} iteration(s): the program never "
                              "marked the end of its timed section (did it die or time out?)")
     if done[0].get("windows") != len(windows):

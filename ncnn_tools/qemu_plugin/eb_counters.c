@@ -551,6 +551,8 @@ static void window_begin(uint64_t iteration)
     }
     in_window = true;
     window_iteration = iteration;
+    /* Written now so that a death inside the window leaves a trace of which iteration never ended. */
+    emit("{\"kind\":\"begin\",\"iteration\":%" PRIu64 "}", iteration);
     at_begin = live;
 }
 

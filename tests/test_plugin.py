@@ -1,0 +1,228 @@
+"""The QEMU counting plugin: exact, repeatable per-iteration counts, and clear errors for bad input.
+
+Slow tests build the plugin and a tiny static guest program (ncnn_tools/qemu_plugin/selftest.c) with the
+real cross-compilers and run it under the real qemu-arm / qemu-aarch64 (Debian's qemu-user). The build
+cache is EDGEBENCH_TEST_CACHE when set (shared between test runs), else a fresh tmp dir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgebench.errors import EdgebenchError
+from edgebench.ncnn_tools import plugin
+from edgebench.ncnn_tools.plugin import CacheGeometry, IMX6_CACHES, parse_counts
+
+ARCHS = ("armv7", "aarch64")
+FIELDS = [f.name for f in dataclasses.fields(plugin.IterationCounts)]
+
+
+@pytest.fixture(scope="session")
+def build_cache(tmp_path_factory):
+    root = os.environ.get("EDGEBENCH_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("EDGEBENCH_CACHE", root)
+    yield Path(root)
+    patch.undo()
+
+
+def run_selftest(arch, tmp_path, *args, env=None, caches=IMX6_CACHES, name="counts.jsonl"):
+    exe = plugin.build_selftest(arch)
+    run = plugin.run_counted(plugin.selftest_qemu(arch), [str(exe), *map(str, args)], tmp_path / name,
+                             caches, env=env, timeout=300)
+    return run
+
+
+# ---- fast: the parser's judgement on files the plugin writes ----
+
+START = '{"kind":"start","schema":"edgebench-counts/1","target":"arm","api":1,"cache":null}'
+
+
+def window(i, **over):
+    values = dict.fromkeys(FIELDS, 7) | over
+    body = ",".join(f'"{k}":{"null" if v is None else v}' for k, v in values.items())
+    return f'{{"kind":"window","iteration":{i},{body}}}'
+
+
+def write(tmp_path, *lines):
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def test_parse_counts_reads_windows_in_order(tmp_path):
+    path = write(tmp_path, START, window(0, instructions=100), window(1, instructions=101),
+                 '{"kind":"done","windows":2,"arm_state_from":"elf-mapping-symbols"}')
+    counts = parse_counts(path)
+    assert [c.instructions for c in counts] == [100, 101]
+    assert counts[0].l2_misses == 7
+
+
+@pytest.mark.parametrize("lines, message", [
+    ([START], "no iteration markers"),
+    ([START, '{"kind":"begin","iteration":0}', window(0)], "incomplete after 1 iteration"),
+    ([START, '{"kind":"begin","iteration":0}'], "iteration 0 began but its counts never came"),
+    ([START, window(0), window(2), '{"kind":"done","windows":2}'], "counts for iteration 1 missing"),
+    ([START, window(0), '{"kind":"done","windows":2}'], "closed 2 iteration(s) but the file holds 1"),
+    ([START, '{"kind":"error","message":"the guest started a second thread (vCPU 1)"}'], "second thread"),
+    ([START, window(0, l1d_misses=None), '{"kind":"done","windows":1}'], "cache model off"),
+    ([START, window(0)[:40]], "truncated or corrupt"),
+    (['{"kind":"start","schema":"edgebench-counts/0"}'], "counts schema"),
+    ([], "no start record"),
+])
+def test_parse_counts_refuses_incomplete_files(tmp_path, lines, message):
+    with pytest.raises(EdgebenchError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_counts(write(tmp_path, *lines))
+
+
+def test_parse_counts_names_a_missing_file(tmp_path):
+    with pytest.raises(EdgebenchError, match="QEMU did not load the counting plugin") as err:
+        parse_counts(tmp_path / "absent.jsonl")
+    assert "qemu-user" in err.value.hint
+
+
+def test_cache_geometry_is_checked():
+    with pytest.raises(EdgebenchError, match="not a valid geometry"):
+        CacheGeometry(3000, 4, 32).validate("l1d")
+    CacheGeometry(32768, 4, 32).validate("l1d")
+
+
+def test_plugin_args_refuse_a_comma_in_the_path(tmp_path):
+    with pytest.raises(EdgebenchError, match="comma"):
+        plugin.plugin_args(tmp_path / "a,b.jsonl", lib=Path("/x.so"))
+    assert plugin.plugin_args(tmp_path / "c.jsonl", lib=Path("/x.so")) == [
+        "-plugin", f"/x.so,out={tmp_path / 'c.jsonl'},l1d=32768:4:32,l1i=32768:4:32,l2=524288:16:32"]
+
+
+# ---- slow: real plugin, real cross-built guest, real QEMU ----
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHS)
+def test_counts_are_identical_run_after_run_whatever_argv_and_env(build_cache, tmp_path, arch):
+    first = run_selftest(arch, tmp_path, "work", 4, 20, name="a.jsonl")
+    env = dict(os.environ, EDGEBENCH_PADDING="p" * 5000)
+    second = run_selftest(arch, tmp_path, "work", 4, 20, "ignored-" + "x" * 3001, env=env, name="b.jsonl")
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    a, b = parse_counts(first.counts_file), parse_counts(second.counts_file)
+    assert len(a) == 4
+    assert a == b  # every field of every iteration
+    assert a[0].simd_fp > 0 and a[1].l1d_misses == 0  # NEON work; a 4 KiB working set stays in L1 once warm
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHS)
+def test_counts_scale_exactly_with_known_work(build_cache, tmp_path, arch):
+    """Iteration i runs the asm kernel 1000*(i+1) times; one trip = 8 instructions of known classes."""
+    trips = 1000
+    run = run_selftest(arch, tmp_path, "kernel", 4, trips)
+    counts = parse_counts(run.counts_file)
+    per_trip = dict(instructions=8, simd_fp=4, integer=1, loads=1, stores=1, branches=1, bytes_loaded=16,
+                    bytes_stored=4)
+    for i, c in enumerate(counts):
+        for name, per in per_trip.items():
+            assert getattr(c, name) - getattr(counts[0], name) == i * trips * per, (i, name)
+    assert [c.instructions for c in counts] == [sum(getattr(c, f) for f in FIELDS[1:6]) for c in counts]
+    assert counts[0].l1i_misses > 0 and all(c.l1i_misses == 0 for c in counts[1:])  # cold, then a tight loop
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("working_set, l1_missing, l2_missing", [
+    (16 << 10, False, False),   # fits L1 (32 KiB)
+    (128 << 10, True, False),   # beyond L1, within L2 (512 KiB)
+    (1 << 20, True, True),      # beyond L2
+])
+def test_cache_model_follows_the_working_set(build_cache, tmp_path, arch, working_set, l1_missing, l2_missing):
+    """4 passes reading one word per 32-byte line: a cyclic sweep beyond an LRU cache misses on every line."""
+    run = run_selftest(arch, tmp_path, "sweep", 3, working_set)
+    counts = parse_counts(run.counts_file)
+    sweep_lines = 4 * working_set // 32
+    assert counts[0].l1d_misses >= working_set // 32  # iteration 0 starts cold
+    for c in counts[1:]:
+        tolerance = sweep_lines // 100  # a few stack and global lines besides the sweep
+        assert abs(c.l1d_misses - (sweep_lines if l1_missing else 0)) <= tolerance, c
+        assert abs(c.l2_misses - (sweep_lines if l2_missing else 0)) <= tolerance, c
+        assert c.bytes_loaded >= 4 * sweep_lines
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode, message", [
+    ("nomarkers", "no iteration markers"),
+    ("thread", "second thread"),
+    ("exit", "iteration 0 began but never ended"),
+    ("die", "iteration 0 began but its counts never came: the program died"),
+])
+def test_bad_runs_give_clear_errors(build_cache, tmp_path, mode, message):
+    run = run_selftest("armv7", tmp_path, mode, 2, 2)
+    with pytest.raises(EdgebenchError, match=message):
+        parse_counts(run.counts_file)
+
+
+@pytest.mark.slow
+def test_truncated_output_is_refused(build_cache, tmp_path):
+    run = run_selftest("aarch64", tmp_path, "work", 2, 2)
+    text = run.counts_file.read_text()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(text[: text.index('"kind":"window","iteration":1') + 30])
+    with pytest.raises(EdgebenchError, match="truncated or corrupt"):
+        parse_counts(cut)
+
+
+@pytest.mark.slow
+def test_a_plugin_for_another_api_version_is_refused(build_cache, tmp_path):
+    lib = tmp_path / "eb_counters_v2.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-DEB_API_VERSION=2", "-o", str(lib),
+                    str(plugin.PLUGIN_SOURCE)], check=True)
+    exe = plugin.build_selftest("armv7")
+    proc = subprocess.run([*plugin.selftest_qemu("armv7"), *plugin.plugin_args(tmp_path / "c.jsonl", lib=lib),
+                           str(exe), "work", "1", "1"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "plugin requires API version 2, but this QEMU supports only up to version 1" in proc.stderr
+    with pytest.raises(EdgebenchError, match="QEMU did not load the counting plugin"):
+        parse_counts(tmp_path / "c.jsonl")
+
+
+@pytest.mark.slow
+def test_the_plugin_refuses_a_bad_cache_geometry(build_cache, tmp_path):
+    lib = plugin.build_plugin()
+    exe = plugin.build_selftest("armv7")
+    proc = subprocess.run([*plugin.selftest_qemu("armv7"), "-plugin",
+                           f"{lib},out={tmp_path / 'c.jsonl'},l1d=3000:4:32", str(exe), "work", "1", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "eb_counters: l1d=3000:4:32 is not BYTES:WAYS:LINE" in proc.stderr
+
+
+@pytest.mark.slow
+def test_plugin_build_is_cached(build_cache):
+    assert plugin.build_plugin() == plugin.build_plugin()
+    assert plugin.build_plugin().stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_qemu_without_plugin_support_is_named():
+    """qemu-user-static (62 MB, not installed here) has no -plugin option; any real program whose -h lists
+    none stands in for it, and the real qemu-arm-static is checked too when it is on PATH."""
+    with pytest.raises(EdgebenchError, match="has no TCG plugin support") as err:
+        plugin.require_plugin_support("true")
+    assert "qemu-user-static" in err.value.hint and "apt-get install qemu-user" in err.value.hint
+    with pytest.raises(EdgebenchError, match="not found on PATH"):
+        plugin.require_plugin_support("qemu-arm-nonexistent")
+    if shutil.which("qemu-arm-static"):
+        with pytest.raises(EdgebenchError, match="has no TCG plugin support"):
+            plugin.require_plugin_support("qemu-arm-static")
+    plugin.require_plugin_support("qemu-arm")  # Debian's qemu-user passes
+
+
+@pytest.mark.slow
+def test_cache_off_still_counts_instructions(build_cache, tmp_path):
+    on = parse_counts(run_selftest("armv7", tmp_path, "kernel", 2, 100, name="on.jsonl").counts_file)
+    off = run_selftest("armv7", tmp_path, "kernel", 2, 100, caches=None, name="off.jsonl")
+    with pytest.raises(EdgebenchError, match="cache model off"):
+        parse_counts(off.counts_file)
+    assert f'"instructions":{on[1].instructions},' in off.counts_file.read_text()
