@@ -99,6 +99,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
 ]
 
 RESULT_STATUSES = ("ok", "failed")
+_RUN_COLUMNS = "id, started, device, argv, edgebench_version, notes"
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ class Store:
     def runs(self, limit: int | None = None, *, device: str | None = None) -> list[RunInfo]:
         """Stored runs, newest first."""
         where, params = ("WHERE device = ?", [device]) if device else ("", [])
-        sql = f"SELECT id, started, device, argv, edgebench_version, notes FROM runs {where} ORDER BY started DESC, rowid DESC"
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY started DESC, rowid DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
@@ -229,8 +230,7 @@ class Store:
         """The run with this id, or the only one whose id starts with it."""
         with self._guard():
             rows = self._db.execute(
-                "SELECT id, started, device, argv, edgebench_version, notes FROM runs "
-                "WHERE id = ? OR substr(id, 1, ?) = ? ORDER BY id = ? DESC",
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ? OR substr(id, 1, ?) = ? ORDER BY id = ? DESC",
                 (run_id, len(run_id), run_id, run_id),
             ).fetchall()
             if not rows:
