@@ -80,11 +80,13 @@ def export_cmd(targets, suite, out_dir, converter, input_shape, name, seed, forc
 
 
 def _table(done: list[tuple[ArtifactManifest, Path]]) -> Table:
-    table = Table(title="Exported artifacts")
-    for col in ("model", "MFLOPs", "paper", "params (M)", "worst parity (cosine / SQNR dB)", "folder"):
-        table.add_column(col, justify="right" if col in ("MFLOPs", "paper", "params (M)") else "left")
-    for m, folder in done:
-        worst = min(m.parity, key=lambda p: p.cosine)
+    folders = sorted({str(folder.parent) for _, folder in done})
+    table = Table(title="Exported artifacts", caption=f"in {', '.join(folders)}")
+    table.add_column("model", no_wrap=True)
+    for col in ("MFLOPs", "paper", "params (M)", "worst cosine", "worst SQNR dB"):
+        table.add_column(col, justify="right")
+    for m, _ in done:
         table.add_row(m.name, f"{m.macs / 1e6:.1f}", f"{m.paper_mflops:g}" if m.paper_mflops else "-",
-                      f"{m.params / 1e6:.2f}", f"{worst.cosine:.6f} / {worst.sqnr_db:.1f} ({worst.stage})", str(folder))
+                      f"{m.params / 1e6:.2f}", f"{min(p.cosine for p in m.parity):.6f}",
+                      f"{min(p.sqnr_db for p in m.parity):.1f}")
     return table
