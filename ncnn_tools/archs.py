@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgebench.errors import EdgebenchError
+from edgebench.ncnn_tools.layers import KEPT_LAYERS
 
 TOOLCHAIN_DIR = Path(__file__).parent / "toolchains"
 
@@ -41,6 +42,11 @@ class ArchSpec:
     debian_package: str  # what to apt-get install when the compiler is missing
     ncnn_options: tuple[str, ...]  # on top of COMMON_OPTIONS
     check_no_vfpv4: bool = False  # refuse to publish a binary whose ELF attributes mention VFPv4
+    extra_layers: tuple[str, ...] = ()  # kept on top of layers.KEPT_LAYERS for this arch
+
+    @property
+    def kept_layers(self) -> tuple[str, ...]:
+        return tuple(sorted(set(KEPT_LAYERS) | set(self.extra_layers)))
 
     def require_compilers(self) -> None:
         """A clear error naming the Debian package when the (cross) compiler is not on PATH."""
@@ -97,9 +103,11 @@ def _cpu_flags() -> set[str]:
 
 
 def host_spec() -> ArchSpec:
-    options = _x86_host_options(_cpu_flags()) if platform.machine() in ("x86_64", "AMD64") else ()
-    return ArchSpec(name="host", toolchain=None, c_compiler="gcc", cxx_compiler="g++",
-                    debian_package="g++", ncnn_options=options)
+    x86 = platform.machine() in ("x86_64", "AMD64")
+    # On x86, convolution's int8 path calls Gemm's x86 kernels directly (a link-time need, not create_layer).
+    return ArchSpec(name="host", toolchain=None, c_compiler="gcc", cxx_compiler="g++", debian_package="g++",
+                    ncnn_options=_x86_host_options(_cpu_flags()) if x86 else (),
+                    extra_layers=("Gemm",) if x86 else ())
 
 
 def arch_spec(name: str) -> ArchSpec:

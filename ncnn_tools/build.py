@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools.archs import COMMON_OPTIONS, ArchSpec, arch_spec
 from edgebench.ncnn_tools.elf_check import require_no_vfpv4
-from edgebench.ncnn_tools.layers import KEPT_LAYERS, layer_options
+from edgebench.ncnn_tools.layers import layer_options
 from edgebench.ncnn_tools.source import PINNED, source_tree
 from edgebench.paths import cache_dir
 
@@ -92,7 +92,7 @@ def _keys(spec: ArchSpec) -> _Keys:
         "toolchain": spec.toolchain.read_text() if spec.toolchain else "",
         "compiler": compiler,
         "options": [*COMMON_OPTIONS, *spec.ncnn_options],
-        "layers": list(KEPT_LAYERS),
+        "layers": list(spec.kept_layers),
     }
     library = _sha256_text(json.dumps(library_material, sort_keys=True))
     runner = hashlib.sha256(library.encode())
@@ -176,9 +176,15 @@ class _Stages:
             kept = _runtimes_dir() / "logs" / f"{self.arch}-{time.strftime('%Y%m%d-%H%M%S')}-{log_path.name}"
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(log_path, kept)
-            tail = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()][-1:]
             raise EdgebenchError(f"{self.arch} runtime build failed at '{stage}' (exit {code}): "
-                                 f"{tail[0][:200] if tail else 'no output'}", hint=f"full log: {kept}")
+                                 f"{_first_error(kept)[:200]}", hint=f"full log: {kept}")
+
+
+def _first_error(log: Path) -> str:
+    """The line a user needs from a failed build log: the first error, else the last line."""
+    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.search(r"\berror\b|undefined reference", ln, re.IGNORECASE)]
+    return (errors or lines or ["no output"])[0]
 
 
 @contextmanager
@@ -218,7 +224,7 @@ def _build_library(spec: ArchSpec, key: str, stages: _Stages, jobs: int, force: 
     try:
         stages.run("configure ncnn", ["cmake", "-S", str(src), "-B", str(build), *_common_cmake_args(spec),
                                       f"-DNCNN_VERSION={PINNED.cmake_version}", *COMMON_OPTIONS,
-                                      *spec.ncnn_options, *layer_options(src)])
+                                      *spec.ncnn_options, *layer_options(src, spec.kept_layers)])
         stages.run("build ncnn", ["cmake", "--build", str(build), "--parallel", str(jobs)])
         stages.run("install ncnn", ["cmake", "--install", str(build), "--prefix", str(staging)])
         _publish(staging, prefix)
@@ -268,7 +274,7 @@ def build_runtime(arch: str, *, force: bool = False, jobs: int = 2, progress: bo
         runtime = Runtime(
             arch=spec.name, key=keys.runtime, runner=entry / RUNNER_NAME, ncnn_prefix=prefix,
             ncnn_version=PINNED.version, compiler=keys.compiler, toolchain_flags=_toolchain_flags(spec),
-            cmake_options=(*COMMON_OPTIONS, *spec.ncnn_options), kept_layers=KEPT_LAYERS,
+            cmake_options=(*COMMON_OPTIONS, *spec.ncnn_options), kept_layers=spec.kept_layers,
             build_seconds=round(time.monotonic() - started, 1),
             built_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
