@@ -17,11 +17,6 @@ import torch
 from edgebench.errors import EdgebenchError
 
 
-def seeded_input(shape: tuple[int, ...] | list[int], seed: int = 0) -> np.ndarray:
-    """A reproducible, image-like (roughly unit-variance) float32 input."""
-    return np.random.default_rng(seed).standard_normal(tuple(shape)).astype(np.float32)
-
-
 def run_torch(module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         return module.eval()(torch.from_numpy(x)).numpy().astype(np.float32)
@@ -43,7 +38,7 @@ def ncnn_options(fp16: bool) -> dict[str, bool]:
 
 def run_ncnn(param: Path, weights: Path, input_blob: str, output_blob: str, x: np.ndarray,
              fp16: bool = False) -> np.ndarray:
-    """One inference with the host NCNN binding; `x` is NCHW with batch 1."""
+    """One inference with the host NCNN binding; `x` is NCHW with batch 1 (the runner's seeded input for parity)."""
     net = ncnn.Net()
     # Options must be set before load_param: set afterwards they give garbage without any error.
     for key, value in ncnn_options(fp16).items():

@@ -28,6 +28,7 @@ from edgebench.export.parity import AS_TIMED, TIGHT, compare
 from edgebench.export.simplify import simplify, single_io, static_shape
 from edgebench.export.source import ExportSource, load_onnx
 from edgebench.export.to_onnx import export_onnx
+from edgebench.ncnn_tools.seeded_input import seeded_input
 
 ARTIFACT_FILES = ("model.onnx", "model.param", "model.bin")
 
@@ -80,7 +81,7 @@ def _build(source: ExportSource, folder: Path, converter: str, seed: int,
     if source.build is not None:
         on_stage("torch -> ONNX")
         module = source.build()
-        x = hi.seeded_input(source.input_shape, seed)
+        x = seeded_input(tuple(source.input_shape), seed)
         reference, ref_name = hi.run_torch(module, x), "torch"
         raw = export_onnx(module, source.input_shape)
     else:
@@ -93,7 +94,7 @@ def _build(source: ExportSource, folder: Path, converter: str, seed: int,
     onnx_path = folder / "model.onnx"
     onnx.save(simplified, str(onnx_path))
     if source.build is None:
-        x = hi.seeded_input(shape, seed)
+        x = seeded_input(tuple(shape), seed)
     ort_raw = hi.run_onnxruntime(raw, x)
     if source.build is None:
         reference, ref_name = ort_raw, "ONNX"

@@ -12,8 +12,6 @@ from edgebench.console import err, out, print_json, progress
 from edgebench.errors import EdgebenchError
 from edgebench.export.convert import CONVERTERS
 from edgebench.export.manifest import ArtifactManifest
-from edgebench.export.pipeline import export_artifact
-from edgebench.export.source import parse_shape, resolve_source
 from edgebench.serde import to_dict
 
 
@@ -43,6 +41,10 @@ def export_cmd(targets, suite, out_dir, converter, input_shape, name, seed, forc
       edgebench export my_pkg.nets:build_net --input-shape 1,3,160,160 --name mynet
       edgebench export path/to/model.onnx
     """
+    # Imported here: torch/onnx take seconds to import and other commands do not need them.
+    from edgebench.export.pipeline import export_artifact
+    from edgebench.export.source import parse_shape, resolve_source
+
     names = list(targets)
     if suite:
         from edgebench.models.registry import suite as suite_models
