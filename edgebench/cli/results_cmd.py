@@ -14,7 +14,6 @@ from edgebench.errors import EdgebenchError
 from edgebench.report.markdown import to_markdown
 from edgebench.report.model import build_report
 from edgebench.report.paper import has_paper_models
-from edgebench.report.plot import plot_latency
 from edgebench.report.rows import BASIS_LABELS
 from edgebench.report.table import render_table
 from edgebench.report.tabular import paper_to_csv, to_csv, to_json
@@ -139,6 +138,8 @@ def report_cmd(run_id, fmt, as_json, out_file, plot_file, paper, device, store_p
     if out_file is not None:
         err.print(f"wrote {out_file}")
     if plot_file is not None:
+        from edgebench.report.plot import plot_latency  # matplotlib costs a second to import
+
         plotted = plot_latency(report, plot_file)
         note = ""
         if plotted.left_out:
