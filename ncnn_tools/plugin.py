@@ -226,10 +226,14 @@ def run_counted(qemu_cmd: Sequence[str], program: Sequence[str], counts_file: st
     args = plugin_args(counts_file, caches, lib=build_plugin(qemu_cmd[0]))
     proc = subprocess.run([*qemu_cmd, *args, *program], capture_output=True, text=True, timeout=timeout,
                           env=None if env is None else dict(env))
-    refusal = [ln for ln in proc.stderr.splitlines() if "eb_counters:" in ln or "plugin" in ln.lower()]
-    if proc.returncode != 0 and refusal and not counts_file.exists():
-        raise EdgebenchError(f"QEMU did not load the counting plugin: {refusal[-1].strip()}",
-                             hint=QEMU_PACKAGE_HINT)
+    if proc.returncode != 0 and not counts_file.exists():
+        lines = proc.stderr.splitlines()
+        own = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("eb_counters:")]
+        if own:
+            raise EdgebenchError(f"the counting plugin refused to start: {own[-1]}")
+        qemu_says = [ln.strip() for ln in lines if "plugin" in ln.lower()]
+        if qemu_says:
+            raise EdgebenchError(f"QEMU did not load the counting plugin: {qemu_says[-1]}", hint=QEMU_PACKAGE_HINT)
     return CountedRun(proc.returncode, proc.stdout, proc.stderr, counts_file)
 
 

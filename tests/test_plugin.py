@@ -226,3 +226,9 @@ def test_cache_off_still_counts_instructions(build_cache, tmp_path):
     with pytest.raises(EdgebenchError, match="cache model off"):
         parse_counts(off.counts_file)
     assert f'"instructions":{on[1].instructions},' in off.counts_file.read_text()
+
+
+@pytest.mark.slow
+def test_a_plugin_that_refuses_to_start_is_a_clear_error(build_cache, tmp_path):
+    with pytest.raises(EdgebenchError, match="the counting plugin refused to start: cannot write .*no/such/dir"):
+        run_selftest("armv7", tmp_path / "no" / "such" / "dir", "work", 1, 1)

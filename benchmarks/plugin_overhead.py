@@ -1,0 +1,115 @@
+"""What does counting cost? Wall time under QEMU with the counting plugin vs without.
+
+Three conditions, rounds alternating so load from other work on the machine hits all alike:
+  bare      qemu-{arm,aarch64} -cpu ...                     no plugin
+  no-cache  ... -plugin eb_counters.so,...,cache=off        instruction classes (inline) + bytes (per-access callback)
+  cache     ... -plugin eb_counters.so,...                  the above + L1D/L1I/L2 model
+on the self-test guest (NEON multiply-adds over a 4 KiB stack buffer, 5 marked iterations), and on the real
+edgebench-runner (armv7, Cortex-A9) with NCNN's reference mobilenet.param when the runtime can be built.
+For the runner, the in-window figure compares the runner's own median timed iteration (samples_ms): the
+plugin's callbacks return at once outside windows, so model loading and warm-up cost less than iterations.
+
+    python benchmarks/plugin_overhead.py [--rounds 3] [--work 20000] [--runner-loops 2] [--skip-runner]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from edgebench.ncnn_tools import plugin
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ncnn-benchmark"
+CONDITIONS = ("bare", "no-cache", "cache")
+
+
+def condition_args(condition: str, out: Path, lib: Path) -> list[str]:
+    if condition == "bare":
+        return []
+    return plugin.plugin_args(out, None if condition == "no-cache" else plugin.IMX6_CACHES, lib=lib)
+
+
+def timed(cmd: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return time.perf_counter() - start, proc.stdout
+
+
+def measure(qemu: tuple[str, ...], program: list[str], rounds: int, lib: Path, scratch: Path):
+    """Wall seconds and stdout per condition, rounds interleaved."""
+    results: dict[str, list[tuple[float, str]]] = {c: [] for c in CONDITIONS}
+    for _ in range(rounds):
+        for condition in CONDITIONS:
+            out = scratch / f"{condition}.jsonl"
+            results[condition].append(timed([*qemu, *condition_args(condition, out, lib), *program]))
+    return results
+
+
+def report(title: str, results, extra=None) -> None:
+    bare = min(t for t, _ in results["bare"])
+    print(f"\n{title}")
+    for condition in CONDITIONS:
+        best = min(t for t, _ in results[condition])
+        line = f"  {condition:9s} {best:8.2f} s  x{best / bare:5.2f}"
+        if extra:
+            line += extra(condition)
+        print(line)
+
+
+def selftest(arch: str, args, lib: Path, scratch: Path) -> None:
+    exe = plugin.build_selftest(arch)
+    program = [str(exe), "work", "5", str(args.work)]
+    results = measure(plugin.selftest_qemu(arch), program, args.rounds, lib, scratch)
+    counts = plugin.parse_counts(scratch / "cache.jsonl")
+    per_iter = counts[1]
+    print(f"\n[{arch}] self-test: {per_iter.instructions:,} instructions, "
+          f"{per_iter.loads + per_iter.stores:,} load/store instructions per iteration")
+    report(f"[{arch}] self-test `work 5 {args.work}`, best of {args.rounds} (wall time of the whole run)", results)
+
+
+def runner(args, lib: Path, scratch: Path) -> None:
+    from edgebench.ncnn_tools.build import build_runtime  # the runtime owner's builder (cached)
+
+    param = REFERENCE / "mobilenet.param"
+    if not param.exists():
+        print(f"\n(skipping the runner: {param} not found)")
+        return
+    runtime = build_runtime("armv7", progress=False)
+    program = [str(runtime.runner), "--param", str(param), "--loops", str(args.runner_loops), "--warmup", "0"]
+    results = measure(("qemu-arm", "-cpu", "cortex-a9"), program, 1, lib, scratch)
+
+    def median_iteration_ms(condition: str) -> float:
+        return statistics.median(json.loads(results[condition][0][1])["samples_ms"])
+
+    bare_iter = median_iteration_ms("bare")
+    counts = plugin.parse_counts(scratch / "cache.jsonl")
+    print(f"\n[armv7] edgebench-runner mobilenet.param: {counts[-1].instructions:,} instructions, "
+          f"{counts[-1].l1d_misses:,} L1D / {counts[-1].l2_misses:,} L2 misses per iteration")
+    report(f"[armv7] runner mobilenet.param, --warmup 0 --loops {args.runner_loops} (wall time; "
+           "then median timed iteration)", results,
+           lambda c: f"   iteration {median_iteration_ms(c):8.0f} ms  x{median_iteration_ms(c) / bare_iter:5.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per condition for the self-test")
+    parser.add_argument("--work", type=int, default=20000, help="self-test rounds per iteration")
+    parser.add_argument("--runner-loops", type=int, default=2, help="timed iterations of the runner")
+    parser.add_argument("--skip-runner", action="store_true", help="only the self-test")
+    args = parser.parse_args()
+    lib = plugin.build_plugin()
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        for arch in ("armv7", "aarch64"):
+            selftest(arch, args, lib, scratch)
+        if not args.skip_runner:
+            runner(args, lib, scratch)
+
+
+if __name__ == "__main__":
+    main()
