@@ -84,7 +84,7 @@ class CommandResult:
             hint = SIGNAL_HINTS.get(name)
             return f"killed by {name}" + (f" ({hint})" if hint else "")
         if self.exit_status is None:
-            return "ended without an exit status (connection lost or the remote shell was killed)"
+            return "ended without an exit status (the remote shell itself was killed)"
         if self.exit_status == 127:
             return "exit status 127 (command not found on the board)"
         return f"exit status {self.exit_status}"
@@ -99,7 +99,11 @@ class CommandResult:
 
 
 class CommandTimeout(EdgebenchError):
-    pass
+    """The command outlived its timeout; the remote process was killed."""
+
+
+class ConnectionLost(EdgebenchError):
+    """The SSH connection dropped while a command ran (board rebooted, sshd killed, network gone)."""
 
 
 @runtime_checkable
@@ -298,6 +302,9 @@ class SSHTransport:
             if not finished:
                 self._kill(pid or _find_pid(err))
             channel.close()
+        if status == -1 and not self.connected:
+            raise ConnectionLost(f"SSH connection to {self.name} lost while running `{shlex.join(argv[:3])}`",
+                                 hint="the board rebooted, its sshd died or the network dropped; run again")
         return _result(argv, bytes(out), bytes(err), status, time.monotonic() - start)
 
     def _kill(self, pid: int | None) -> None:
@@ -312,15 +319,19 @@ class SSHTransport:
         except (paramiko.SSHException, OSError):
             pass
 
-    def _open_channel(self) -> paramiko.Channel:
+    @property
+    def connected(self) -> bool:
         transport = self._client.get_transport()
-        if transport is None or not transport.is_active():
-            raise EdgebenchError(f"SSH connection to {self.name} is closed",
+        return transport is not None and transport.is_active()
+
+    def _open_channel(self) -> paramiko.Channel:
+        if not self.connected:
+            raise ConnectionLost(f"SSH connection to {self.name} is closed",
                                  hint="the board rebooted or the network dropped; run again")
         try:
-            return transport.open_session()
+            return self._client.get_transport().open_session()
         except (paramiko.SSHException, OSError) as exc:
-            raise EdgebenchError(f"SSH connection to {self.name} lost: {exc}") from None
+            raise ConnectionLost(f"SSH connection to {self.name} lost: {exc}") from None
 
     # -- files -----------------------------------------------------------------------------------------------
     def put(self, local: str | Path, remote: str) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from click.testing import CliRunner
 from edgebench.cli import main
 from edgebench.devices import Connection
 from edgebench.errors import EdgebenchError
-from edgebench.transport import CommandTimeout, SSHTransport, remote_command
+from edgebench.transport import CommandTimeout, ConnectionLost, SSHTransport, remote_command
 
 HOSTILE = ["a b", "it's", '"dq"', "semi; touch {pwn}", "$(touch {pwn})", "`touch {pwn}`", "*", "\\", "-n",
            "line\nbreak", "&& touch {pwn} ||", "|tee {pwn}", "$HOME", "", "  "]
@@ -235,3 +237,20 @@ def test_trust_command_pins_then_refuses_a_changed_key_until_replace(sshd, edgeb
     assert replaced.exit_code == 0, replaced.output
     assert inventory()["status"] == "reachable"
     assert len(known.read_text().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_server_killed_mid_command_is_a_lost_connection(sshd):
+    def kill_session_processes():
+        time.sleep(1.5)
+        children = Path(f"/proc/{sshd.info.pid}/task/{sshd.info.pid}/children").read_text().split()
+        for child in children:  # the per-connection sshd processes of this test's own server
+            os.kill(int(child), signal.SIGKILL)
+
+    board = sshd.connect()
+    threading.Thread(target=kill_session_processes).start()
+    with pytest.raises(ConnectionLost, match="lost while running `sleep 30`"):
+        board.run(["sleep", "30"], timeout=60)
+    with pytest.raises(ConnectionLost, match="is closed"):
+        board.run(["true"], timeout=30)
+    board.close()
