@@ -20,7 +20,7 @@ from edgebench.report.tabular import paper_to_csv, to_csv, to_json
 from edgebench.serde import to_dict
 from edgebench.store import Store, default_store_path
 
-_STORE_OPTION = click.option(
+STORE_OPTION = click.option(
     "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
     help="Results store file (default: results.sqlite3 in the data dir; EDGEBENCH_DATA moves it).",
 )  # fmt: skip
@@ -36,7 +36,7 @@ def _existing_store(path: Path | None) -> Store | None:
 @main.command("results")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most N runs.")
 @click.option("--device", help="Only runs on this device.")
-@_STORE_OPTION
+@STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON on stdout.")
 def results_cmd(limit, device, store_path, as_json):
     """List past runs, newest first: id, time, device, models, and how many were measured or modeled.
@@ -84,7 +84,7 @@ def results_cmd(limit, device, store_path, as_json):
               help="Add the FD-MobileNet paper's Table 4 speedups beside ours (with --format csv: the CSV is that "
                    "comparison instead of the per-model table).")
 @click.option("--device", help="Without RUN_ID: the latest run on this device.")
-@_STORE_OPTION
+@STORE_OPTION
 def report_cmd(run_id, fmt, as_json, out_file, plot_file, paper, device, store_path):
     """Report one run (default: the latest): per model the median with its 95% CI and spread, modeled ms
     apart, MFLOPs, first inference, load time, peak RSS and every flag.

@@ -1,0 +1,243 @@
+"""`edgebench run`: artifacts + runtime -> deployed over SSH -> runner on the board -> RunResult -> store.
+
+Real boards and emulated targets take the same path: the only difference is the argv prefix a Device adds
+(`qemu-arm -cpu cortex-a9 [-plugin ...]`) and, on emulated targets, the counting plugin's file fetched back.
+Every model's result is committed to the store the moment it finishes, so a failure later loses nothing and
+`--resume` skips what is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import posixpath
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from edgebench.devices import Device
+from edgebench.errors import EdgebenchError
+from edgebench.export.manifest import MANIFEST_NAME, ArtifactManifest, load_manifest
+from edgebench.ncnn_tools.report import RunnerReport, parse_runner_output
+from edgebench.ncnn_tools.runner_options import RunnerOptions
+from edgebench.result import BoardState, IterationCounts, RunResult, RunSettings
+from edgebench.store import Store
+
+# Below this the board computed something else than the host did on the same input (NCNN's fp16 paths
+# differ by ~1e-4 relative; a wrong kernel or a bad conversion is far below).
+MIN_COSINE_VS_HOST = 0.9999
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    device: Device
+    models: tuple[str, ...]  # zoo names (exported on demand) or artifact folders
+    settings: RunSettings
+    artifacts_root: Path = Path("artifacts")
+    count: bool = True  # emulated targets: exact per-iteration counts from the QEMU plugin
+    wait_for_lock: bool = True
+    timeout_s: float = 3600.0  # per model, lock wait excluded
+    resume_run: str | None = None  # a run id whose finished models are skipped
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One model ready to run: its manifest and where its files are here and on the board."""
+
+    manifest: ArtifactManifest
+    folder: Path
+    remote_dir: str  # relative to the board's workdir
+
+
+Stage = Callable[[str], None]
+
+
+def prepare_artifact(model: str, artifacts_root: Path, on_stage: Stage) -> tuple[ArtifactManifest, Path]:
+    """An artifact folder for `model`: used as is when it exists (sha256-verified), else exported now."""
+    as_path = Path(model)
+    if (as_path / MANIFEST_NAME).is_file():
+        return load_manifest(as_path), as_path
+    from edgebench.export.pipeline import export_artifact
+    from edgebench.export.source import resolve_source
+
+    source = resolve_source(model)
+    folder = artifacts_root / source.name
+    if (folder / MANIFEST_NAME).is_file():
+        return load_manifest(folder), folder
+    return export_artifact(source, artifacts_root, on_stage=lambda s: on_stage(f"{source.name}: {s}"))
+
+
+def _counter_args(device: Device, remote_counts: str, plugin_remote: str) -> list[str]:
+    from edgebench.ncnn_tools.plugin import CacheConfig, CacheGeometry, plugin_args
+
+    c = device.cache
+    if c is None or c.l2 is None:
+        raise EdgebenchError(f"device {device.name} declares no L1/L2 cache geometry for the counters' cache model",
+                             hint=f"add cache: l1i/l1d/l2 to its devices.yaml entry ({device.source}), or pass --no-counters")
+    level = lambda lv: CacheGeometry(lv.size_kib * 1024, lv.ways, lv.line_bytes)  # noqa: E731
+    return plugin_args(remote_counts, CacheConfig(level(c.l1d), level(c.l1i), level(c.l2)), lib=Path(plugin_remote))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return min(1.0, float(np.dot(a, b)) / denom) if denom > 0 else 0.0
+
+
+def host_cosine(prepared: Prepared, report: RunnerReport) -> float:
+    """How close the board's output is to host NCNN's on the very same input (seeded in both places)."""
+    from edgebench.export.host_inference import run_ncnn
+    from edgebench.ncnn_tools.seeded_input import seeded_input
+
+    m, s = prepared.manifest, report.settings
+    x = seeded_input((1, *m.ncnn_input.shape), s.seed)
+    host = run_ncnn(prepared.folder / m.param_file, prepared.folder / m.bin_file, m.ncnn_input.name,
+                    m.ncnn_output.name, x, fp16=s.fp16_storage).astype(np.float64).ravel()
+    board = np.asarray(report.output.values or [], dtype=np.float64)
+    return _cosine(host, board) if board.shape == host.shape and np.all(np.isfinite(board)) else 0.0
+
+
+class Session:
+    """One `edgebench run` on one device: holds the transport, the board lock and the store."""
+
+    def __init__(self, request: RunRequest, store: Store, argv: list[str], on_stage: Stage):
+        self.request = request
+        self.device = request.device
+        self.store = store
+        self.argv = argv
+        self.on_stage = on_stage
+
+    def execute(self, on_result: Callable[[RunResult], None]) -> tuple[str, list[RunResult]]:
+        from edgebench.deploy import board_lock, deploy
+        from edgebench.ncnn_tools.build import build_runtime
+        from edgebench.targets import connect
+
+        req, device = self.request, self.device
+        counting = req.count and device.emulated
+        artifacts = [prepare_artifact(m, req.artifacts_root, self.on_stage) for m in req.models]
+        prepared = [Prepared(m, folder, f"models/{m.digest[:16]}") for m, folder in artifacts]
+
+        run_id = req.resume_run or self.store.begin_run(device.name, self.argv)
+        done = self.store.done_models(run_id) if req.resume_run else set()
+        todo = [p for p in prepared if p.manifest.name not in done]
+        if req.resume_run:
+            self._check_resumable(run_id, prepared)
+            self.on_stage(f"resuming {run_id}: {len(done)} done, {len(todo)} to run")
+        if not todo:
+            return run_id, []
+
+        self.on_stage(f"runtime for {device.arch}")
+        runtime = build_runtime(device.arch, progress=False)
+        self.runtime = runtime
+        files = {f"runtime/{runtime.key[:16]}/edgebench-runner": runtime.runner}
+        for p in todo:
+            files[f"{p.remote_dir}/{p.manifest.param_file}"] = p.folder / p.manifest.param_file
+            files[f"{p.remote_dir}/{p.manifest.bin_file}"] = p.folder / p.manifest.bin_file
+        if counting:
+            from edgebench.ncnn_tools.plugin import build_plugin, require_plugin_support
+
+            require_plugin_support(device.emulator.argv[0])
+            plugin = build_plugin(device.emulator.argv[0])
+            files[f"plugin/{plugin.name}"] = plugin
+
+        self.on_stage(f"connecting to {device.name}")
+        transport, endpoint = connect(device)
+        results: list[RunResult] = []
+        try:
+            waited = lambda info: self.on_stage(f"{device.name} is busy ({info.describe()}); waiting")  # noqa: E731
+            with board_lock(transport, endpoint.workdir, wait=req.wait_for_lock, on_wait=waited):
+                self.on_stage(f"deploying to {device.name}")
+                summary = deploy(transport, files, endpoint.workdir)
+                self.on_stage(f"deployed: {summary.files_sent} file(s), {summary.bytes_sent} bytes sent")
+                ws = endpoint.workdir
+                self.remote_runner = posixpath.join(ws, f"runtime/{runtime.key[:16]}/edgebench-runner")
+                self.remote_plugin = posixpath.join(ws, f"plugin/{plugin.name}") if counting else None
+                self.remote_ws = ws
+                for p in todo:
+                    result = self._run_one(transport, run_id, p)
+                    self.store.add_result(result)
+                    results.append(result)
+                    on_result(result)
+        finally:
+            transport.close()
+        return run_id, results
+
+    def _check_resumable(self, run_id: str, prepared: list[Prepared]) -> None:
+        info = self.store.run(run_id)
+        if info.device != self.device.name:
+            raise EdgebenchError(f"run {run_id} was on {info.device}, not {self.device.name}")
+        stored = {r.model: r for r in self.store.results(run_id)}
+        for p in prepared:
+            old = stored.get(p.manifest.name)
+            if old is not None and old.status == "ok" and old.artifact_sha256 != p.manifest.digest:
+                raise EdgebenchError(f"run {run_id} measured another build of {p.manifest.name} "
+                                     f"(artifact {old.artifact_sha256[:12]}, now {p.manifest.digest[:12]})",
+                                     hint="start a fresh run instead of --resume")
+
+    def _run_one(self, transport, run_id: str, p: Prepared) -> RunResult:
+        from edgebench.boardstate import collect_board_state, finish_board_state
+
+        m, req, device = p.manifest, self.request, self.device
+        started = _now()
+        self.on_stage(f"{m.name}: board state")
+        before = collect_board_state(transport, device)
+        ws = self.remote_ws
+        options = RunnerOptions(param=posixpath.join(ws, p.remote_dir, m.param_file),
+                                bin=posixpath.join(ws, p.remote_dir, m.bin_file),
+                                shape=tuple(m.ncnn_input.shape), input_blob=m.ncnn_input.name,
+                                output_blob=m.ncnn_output.name, settings=req.settings, output_values=True)
+        emulator_options: list[str] = []
+        remote_counts = None
+        if self.remote_plugin:
+            remote_counts = posixpath.join(ws, "counts", f"{run_id}-{m.digest[:16]}.jsonl")
+            transport.run(["mkdir", "-p", posixpath.dirname(remote_counts)], timeout=60).check()
+            transport.run(["rm", "-f", remote_counts], timeout=60).check()
+            emulator_options = _counter_args(device, remote_counts, self.remote_plugin)
+        argv = device.program_argv([self.remote_runner, *options.argv()], emulator_options)
+        what = "counting" if remote_counts else "running"
+        self.on_stage(f"{m.name}: {what} on {device.name} ({req.settings.warmup} warm-up + {req.settings.loops} loops)")
+        res = transport.run(argv, timeout=req.timeout_s)
+        board = finish_board_state(transport, device, before)
+        where = f"edgebench-runner on {device.name}"
+        try:
+            if res.signal_name is not None and not res.stdout.strip():
+                raise EdgebenchError(res.describe())
+            report = parse_runner_output(res.stdout, res.exit_status, where)
+        except EdgebenchError as exc:
+            return self._failed(run_id, p, board, started, str(exc))
+        counters = self._fetch_counts(transport, remote_counts) if remote_counts else None
+        cosine = host_cosine(p, report)
+        result = RunResult(
+            run_id=run_id, model=m.name, artifact_sha256=m.digest, device=device.name, arch=device.arch,
+            settings=report.settings.run_settings(), ncnn_version=report.ncnn_version, runtime_key=self.runtime.key,
+            samples_ms=list(report.samples_ms), load_ms=report.load_ms.param + report.load_ms.model,
+            first_inference_ms=report.first_inference_ms, peak_rss_kb=report.peak_rss_kb,
+            output_checksum=dataclasses.asdict(report.output.checksum), output_cosine_vs_host=cosine,
+            board=board, started_utc=started, finished_utc=_now(), counters=counters, mflops=m.macs / 1e6)
+        if not cosine >= MIN_COSINE_VS_HOST:
+            return dataclasses.replace(result, status="failed", error=(
+                f"output differs from host NCNN on the same input: cosine {cosine:.6f} < {MIN_COSINE_VS_HOST}"))
+        return result
+
+    def _fetch_counts(self, transport, remote_counts: str) -> list[IterationCounts]:
+        from edgebench.ncnn_tools.plugin import parse_counts
+
+        with tempfile.TemporaryDirectory(prefix="edgebench-counts-") as tmp:
+            local = Path(tmp) / "counts.jsonl"
+            transport.get(remote_counts, local)
+            return parse_counts(local)
+
+    def _failed(self, run_id: str, p: Prepared, board: BoardState, started: str, error: str) -> RunResult:
+        return RunResult(
+            run_id=run_id, model=p.manifest.name, artifact_sha256=p.manifest.digest, device=self.device.name,
+            arch=self.device.arch, settings=self.request.settings, ncnn_version=self.runtime.ncnn_version,
+            runtime_key=self.runtime.key, samples_ms=[], load_ms=math.nan, first_inference_ms=math.nan,
+            peak_rss_kb=0, output_checksum={}, output_cosine_vs_host=None, board=board, started_utc=started,
+            finished_utc=_now(), status="failed", error=error, mflops=p.manifest.macs / 1e6)
