@@ -118,6 +118,9 @@ class SshServer:
             "UsePAM no",
             "StrictModes no",
             "Subsystem sftp internal-sftp",
+            # bash sources ~/.bashrc for commands sent over SSH (when SHLVL says it is the first shell); the
+            # host user's interactive setup (pyenv init and the like: ~0.3 s here) has no place on a board.
+            "SetEnv SHLVL=1",
             "PrintMotd no",
             "MaxStartups 64:30:128",
             "MaxSessions 64",
