@@ -302,8 +302,10 @@ static bool cache_miss(struct cache *c, uint64_t addr)
 {
     uint64_t line = addr >> c->line_shift, tag = line + 1;
     uint64_t *set = c->tags + (line & c->set_mask) * c->ways;
+    if (set[0] == tag) /* the common case: the most recent line again */
+        return false;
     uint64_t i;
-    for (i = 0; i < c->ways; i++) {
+    for (i = 1; i < c->ways; i++) {
         if (set[i] == tag) {
             memmove(set + 1, set, i * sizeof *set);
             set[0] = tag;
