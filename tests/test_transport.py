@@ -254,3 +254,24 @@ def test_server_killed_mid_command_is_a_lost_connection(sshd):
     with pytest.raises(ConnectionLost, match="is closed"):
         board.run(["true"], timeout=30)
     board.close()
+
+
+@pytest.mark.slow
+def test_ssh_config_alias_with_proxycommand(sshd, tmp_path):
+    """ProxyCommand from ~/.ssh/config: here OpenSSH's own `ssh -W` through a jump host (the same sshd)."""
+    key, known = sshd.server.client_key, sshd.server.known_hosts
+    config = tmp_path / "ssh_config"
+    config.write_text(textwrap.dedent(f"""
+        Host lab-pc
+          HostName 127.0.0.1
+          Port {sshd.info.port}
+          User {sshd.info.user}
+          IdentityFile {key}
+          ProxyCommand ssh -F none -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={known} -i {key} -p {sshd.info.port} -W %h:%p {sshd.info.user}@127.0.0.1
+    """))
+    conn = Connection(host="lab-pc", ssh_config=str(config), known_hosts=str(known))
+    logins_before = sshd.server.log.read_text().count("Accepted publickey")
+    with SSHTransport.connect(conn, name="lab-pc") as board:
+        assert board.resolved.proxy_command.startswith("ssh -F none")
+        assert board.run(["echo", "proxied"], timeout=30).stdout == "proxied\n"
+    assert sshd.server.log.read_text().count("Accepted publickey") == logins_before + 2
