@@ -147,7 +147,13 @@ def parse_devices_file(path: Path) -> dict[str, Device]:
         return {}
     if not isinstance(doc, dict):
         raise EdgebenchError(f"{path}: expected a mapping of device name -> settings, got {type(doc).__name__}")
-    return {str(name): _parse_device(path, str(name), entry) for name, entry in doc.items()}
+    devices = {}
+    for name, entry in doc.items():
+        name = str(name)
+        if not name.strip() or any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise EdgebenchError(f"{path}: device name {name!r} must be non-empty and printable")
+        devices[name] = _parse_device(path, name, entry)
+    return devices
 
 
 class _Entry:

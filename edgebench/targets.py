@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import fcntl
 import getpass
+import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -265,18 +267,28 @@ def _require_emulated(device: Device) -> None:
                              hint="`edgebench target` manages emulated devices (those with an emulator: entry)")
 
 
+def state_dir(device: Device) -> Path:
+    """data_dir()/targets/NAME; a name that is not a plain file name (quotes, spaces, '/', '%' which sshd_config
+    would expand) gets a slug plus a hash of the name, so any name is safe here."""
+    name = device.name
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        return targets_dir() / name
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:40] or "target"
+    return targets_dir() / f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+
+
 def _server(device: Device) -> SshServer:
-    return SshServer(targets_dir() / device.name)
+    return SshServer(state_dir(device))
 
 
 def _workdir(device: Device) -> str:
-    return device.workdir or str(targets_dir() / device.name / "workdir")
+    return device.workdir or str(state_dir(device) / "workdir")
 
 
 @contextmanager
 def _target_lock(device: Device) -> Iterator[None]:
     """Serialise up/down of one target between concurrent edgebench processes on this machine."""
-    folder = targets_dir() / device.name
+    folder = state_dir(device)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lifecycle.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -222,3 +222,33 @@ def test_flags_for_a_clock_drop_a_hot_board_and_a_low_clock():
     assert "clock dropped 792000 -> 396000 kHz during the run" in flags
     assert "clock below nominal: 396 of 800 MHz, governor ondemand" in flags
     assert "ran hot: 86.0 °C (limit 80 °C)" in flags
+
+
+@pytest.mark.slow
+def test_hostile_device_name_runs_nothing(edgebench_dirs, monkeypatch):
+    """An emulated device whose name is shell and sshd_config syntax: it works, and nothing it spells runs."""
+    import yaml
+
+    pwn = edgebench_dirs / "pwned"
+    name = f"""imx6 "x" 'y'; $(touch {pwn}) `touch {pwn}` %h ../.."""
+    devices_file = edgebench_dirs / "hostile.yaml"
+    devices_file.write_text(yaml.safe_dump({name: {"arch": "armv7", "cpu": "cortex-a9", "cores": 1,
+                                                   "clock_mhz": 800, "emulator": ["qemu-arm", "-cpu", "cortex-a9"]}}))
+    monkeypatch.chdir(edgebench_dirs)
+    device = get_device(name, devices_file)
+    try:
+        status = targets.target_up(device)
+        assert status.up and Path(status.state_dir).parent == edgebench_dirs / "data" / "targets"
+        transport, endpoint = targets.connect(device)
+        with transport:
+            assert transport.run(["echo", name], timeout=30).stdout == name + "\n"
+            state = collect_board_state(transport, device)
+            assert state.emulated
+        result = CliRunner().invoke(main, ["target", "status", name, "--devices", str(devices_file), "--json"])
+        assert json.loads(result.stdout)["up"]
+    finally:
+        targets.target_down(device)
+    assert not pwn.exists()
+    with pytest.raises(EdgebenchError, match="must be non-empty and printable"):
+        devices_file.write_text(yaml.safe_dump({"a\nb": {"arch": "armv7"}}))
+        get_device("x", devices_file)
