@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -34,15 +35,21 @@ def condition_args(condition: str, out: Path, lib: Path) -> list[str]:
     return plugin.plugin_args(out, None if condition == "no-cache" else plugin.IMX6_CACHES, lib=lib)
 
 
-def timed(cmd: list[str]) -> tuple[float, str]:
+def timed(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + sys of the child: less sensitive to other load on a shared
+    machine) and stdout."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return time.perf_counter() - start, proc.stdout
+    wall = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return wall, cpu, proc.stdout
 
 
 def measure(qemu: tuple[str, ...], program: list[str], rounds: int, lib: Path, scratch: Path):
     """Wall seconds and stdout per condition, rounds interleaved."""
-    results: dict[str, list[tuple[float, str]]] = {c: [] for c in CONDITIONS}
+    results: dict[str, list[tuple[float, float, str]]] = {c: [] for c in CONDITIONS}
     for _ in range(rounds):
         for condition in CONDITIONS:
             out = scratch / f"{condition}.jsonl"
@@ -51,11 +58,13 @@ def measure(qemu: tuple[str, ...], program: list[str], rounds: int, lib: Path, s
 
 
 def report(title: str, results, extra=None) -> None:
-    bare = min(t for t, _ in results["bare"])
+    bare_wall = min(r[0] for r in results["bare"])
+    bare_cpu = min(r[1] for r in results["bare"])
     print(f"\n{title}")
     for condition in CONDITIONS:
-        best = min(t for t, _ in results[condition])
-        line = f"  {condition:9s} {best:8.2f} s  x{best / bare:5.2f}"
+        wall = min(r[0] for r in results[condition])
+        cpu = min(r[1] for r in results[condition])
+        line = f"  {condition:9s} wall {wall:7.2f} s  x{wall / bare_wall:5.2f}   cpu {cpu:7.2f} s  x{cpu / bare_cpu:5.2f}"
         if extra:
             line += extra(condition)
         print(line)
@@ -69,7 +78,7 @@ def selftest(arch: str, args, lib: Path, scratch: Path) -> None:
     per_iter = counts[1]
     print(f"\n[{arch}] self-test: {per_iter.instructions:,} instructions, "
           f"{per_iter.loads + per_iter.stores:,} load/store instructions per iteration")
-    report(f"[{arch}] self-test `work 5 {args.work}`, best of {args.rounds} (wall time of the whole run)", results)
+    report(f"[{arch}] self-test `work 5 {args.work}`, best of {args.rounds} (whole run)", results)
 
 
 def runner(args, lib: Path, scratch: Path) -> None:
@@ -84,14 +93,14 @@ def runner(args, lib: Path, scratch: Path) -> None:
     results = measure(("qemu-arm", "-cpu", "cortex-a9"), program, 1, lib, scratch)
 
     def median_iteration_ms(condition: str) -> float:
-        return statistics.median(json.loads(results[condition][0][1])["samples_ms"])
+        return statistics.median(json.loads(results[condition][0][2])["samples_ms"])
 
     bare_iter = median_iteration_ms("bare")
     counts = plugin.parse_counts(scratch / "cache.jsonl")
     print(f"\n[armv7] edgebench-runner mobilenet.param: {counts[-1].instructions:,} instructions, "
           f"{counts[-1].l1d_misses:,} L1D / {counts[-1].l2_misses:,} L2 misses per iteration")
-    report(f"[armv7] runner mobilenet.param, --warmup 0 --loops {args.runner_loops} (wall time; "
-           "then median timed iteration)", results,
+    report(f"[armv7] runner mobilenet.param, --warmup 0 --loops {args.runner_loops} (whole run; "
+           "then the runner's median timed iteration)", results,
            lambda c: f"   iteration {median_iteration_ms(c):8.0f} ms  x{median_iteration_ms(c) / bare_iter:5.2f}")
 
 

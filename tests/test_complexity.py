@@ -155,6 +155,18 @@ def test_mobilenet_cost_shares_match_the_paper():
     assert share == {"conv": 1.91, "depthwise": 3.06, "pointwise": 94.86, "fc": 0.18}
 
 
+@pytest.mark.slow
+def test_fast_downsampling_moves_cost_out_of_the_large_resolutions():
+    """FD-MobileNet §3: at the four largest resolutions (112..14) MobileNet 0.5x spends about 129 MFLOPs and
+    FD-MobileNet 1x about 59: checks the layout, not just the total."""
+
+    def large_resolution_mflops(name):
+        return sum(l.macs for l in counted(name).layers if l.kind != "fc" and l.output_shape[2] >= 14) / 1e6
+
+    assert round(large_resolution_mflops("mobilenet_v1_0.5x")) == 129
+    assert round(large_resolution_mflops("fd_mobilenet_1.0x")) == 59
+
+
 def test_no_paper_figure_variants_recount_to_the_reference():
     """Not paper figures (paper_specs.md recounts, marked ≈): MobileNet 0.125x 12.09, EffNet about 5.6."""
     assert round(counted("mobilenet_v1_0.125x").macs / 1e6, 2) == 12.09
