@@ -5,7 +5,8 @@
  *
  * Windows: the runner calls prctl(0x45424E43, phase, iteration, 0, 0) with phase 1 = begin, 2 = end,
  * 3 = timed section done. Only what runs between a begin and its end is counted; whole-process totals
- * change with argv/env, windows do not. Each window is written to out=FILE as one JSON line as soon as it
+ * change with argv/env, windows do not (cache misses only if the program pins its stack offset: README.md).
+ * Each window is written to out=FILE as one JSON line as soon as it
  * closes (and flushed): the at-exit callback never runs when the guest dies by a signal.
  *
  * Build: gcc -shared -fPIC -O2 eb_counters.c -o eb_counters.so  (no QEMU header: Debian ships none, so the
