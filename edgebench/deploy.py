@@ -12,6 +12,7 @@ outside any command's timeout: timeouts start when a command is sent.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -104,7 +105,7 @@ def deploy(transport: Transport, files: Mapping[str, str | Path], remote_dir: st
         f"{transport.name}: creating {remote_dir}")
     remote = remote_hashes(transport, remote_dir, names)
     note = "" if remote is not None else "the board has no sha256sum: every file sent"
-    moves: list[str] = []  # (mode, temp, final) triples for one remote call
+    moves: list[str] = []  # flat (mode, temp or "", final) triples for one remote call
     deployed: list[DeployedFile] = []
     sent_bytes = 0
     for name in names:
@@ -166,9 +167,10 @@ class BoardLock:
 _ACQUIRE = (
     # $1 lock dir, $2 owner json. Prints "acquired", or "held AGE" then the owner file.
     'if mkdir "$1" 2>/dev/null; then printf "%s\\n" "$2" > "$1/owner" && echo acquired && exit 0; '
-    'rmdir "$1"; exit 1; fi; '
+    'rm -f "$1/owner"; rmdir "$1"; exit 1; fi; '
+    # age of the last heartbeat; a lock dir without an owner file (holder died right after mkdir) by its own
     'now=$(date +%s); m=$(stat -c %Y "$1/owner" 2>/dev/null || date -r "$1/owner" +%s 2>/dev/null '
-    '|| echo "$now"); echo "held $((now - m))"; cat "$1/owner" 2>/dev/null; exit 0'
+    '|| stat -c %Y "$1" 2>/dev/null || echo "$now"); echo "held $((now - m))"; cat "$1/owner" 2>/dev/null; exit 0'
 )
 # $1 lock dir, $2 the owner line we expect: remove only if it is still that owner's lock.
 _RELEASE = '[ "$(cat "$1/owner" 2>/dev/null)" = "$2" ] || exit 0; rm -f "$1/owner"; rmdir "$1"'
@@ -213,14 +215,14 @@ def board_lock(transport: Transport, workdir: str, *, wait: bool = True, purpose
     owner = LockOwner(host=socket.gethostname(), pid=os.getpid(),
                       since_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), purpose=purpose,
                       token=secrets.token_hex(8))
-    owner_line = json.dumps(owner.__dict__, sort_keys=True)
+    owner_line = json.dumps(dataclasses.asdict(owner), sort_keys=True)
     start = time.monotonic()
     told = False
     while True:
         info = _try_acquire(transport, lock_dir, owner_line)
         if info is None:
             break
-        if info.owner is not None and (_local_pid_dead(info.owner) or info.age_s > stale_after_s):
+        if info.age_s > stale_after_s or (info.owner is not None and _local_pid_dead(info.owner)):
             transport.run(["sh", "-c", _BREAK, "edgebench", lock_dir, info.raw_owner], timeout=60)
             continue
         holder = info.owner.describe() if info.owner else "an unknown holder"

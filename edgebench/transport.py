@@ -176,13 +176,15 @@ def resolve(conn: Connection) -> ResolvedConnection:
     identity = [conn.identity_file] if conn.identity_file else looked.get("identityfile", [])
     known_hosts = conn.known_hosts or (looked.get("userknownhostsfile", "").split() or [DEFAULT_KNOWN_HOSTS])[0]
     jump = conn.proxy_jump or looked.get("proxyjump")
+    jump = None if jump == "none" else jump  # "none" switches a jump off, as in OpenSSH
+    command = None if jump else looked.get("proxycommand")
     return ResolvedConnection(
         hostname=looked.get("hostname", conn.host),
         port=int(conn.port or looked.get("port", 22)),
         user=conn.user or looked.get("user") or getpass.getuser(),
         identity_files=tuple(os.path.expanduser(p) for p in identity),
-        proxy_jump=None if jump in (None, "none") else jump,
-        proxy_command=None if jump else looked.get("proxycommand"),
+        proxy_jump=jump,
+        proxy_command=None if command == "none" else command,
         known_hosts=os.path.expanduser(known_hosts),
         ssh_config=config_path,
         timeout_s=conn.connect_timeout_s,
@@ -196,6 +198,8 @@ def _parse_jump(hop: str, base: Connection) -> Connection:
     if hostport.startswith("["):  # [ipv6]:port
         host, _, port = hostport[1:].partition("]")
         port = port.lstrip(":")
+    if not host or (port and not port.isdigit()):
+        raise EdgebenchError(f"ProxyJump hop {hop!r} is not [user@]host[:port]")
     return Connection(host=host, port=int(port) if port else None, user=user or None,
                       known_hosts=base.known_hosts, ssh_config=base.ssh_config,
                       connect_timeout_s=base.connect_timeout_s)
@@ -316,8 +320,8 @@ class SSHTransport:
             channel.exec_command(f"kill -TERM {pid} 2>/dev/null; sleep 1; kill -KILL {pid} 2>/dev/null; true")
             channel.recv_exit_status()
             channel.close()
-        except (paramiko.SSHException, OSError):
-            pass
+        except (EdgebenchError, paramiko.SSHException, OSError):
+            pass  # the connection is gone too: nothing more can be done from here
 
     @property
     def connected(self) -> bool:

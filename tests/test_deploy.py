@@ -215,6 +215,17 @@ def test_stale_locks_are_detected_and_broken(sshd):
         with board_lock(board, str(workdir), wait=False, stale_after_s=180):
             pass
 
+        lock = workdir / LOCK_NAME  # a holder that died between mkdir and writing its owner file
+        lock.mkdir()
+        os.utime(lock, (time.time() - 3600, time.time() - 3600))
+        with board_lock(board, str(workdir), wait=False, stale_after_s=180):
+            pass
+        lock.mkdir()  # ... or is writing it right now: respected
+        with pytest.raises(EdgebenchError, match="held by an unknown holder"):
+            with board_lock(board, str(workdir), wait=False, stale_after_s=180):
+                pass
+        lock.rmdir()
+
         write_lock(workdir, "other-host", 4242, age_s=5)  # holder elsewhere, alive: respected
         with pytest.raises(EdgebenchError, match="busy"):
             with board_lock(board, str(workdir), wait=False, stale_after_s=180):

@@ -260,6 +260,8 @@ def test_server_killed_mid_command_is_a_lost_connection(sshd):
 def test_ssh_config_alias_with_proxycommand(sshd, tmp_path):
     """ProxyCommand from ~/.ssh/config: here OpenSSH's own `ssh -W` through a jump host (the same sshd)."""
     key, known = sshd.server.client_key, sshd.server.known_hosts
+    proxy = (f"ssh -F none -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={known} -i {key} "
+             f"-p {sshd.info.port} -W %h:%p {sshd.info.user}@127.0.0.1")
     config = tmp_path / "ssh_config"
     config.write_text(textwrap.dedent(f"""
         Host lab-pc
@@ -267,7 +269,7 @@ def test_ssh_config_alias_with_proxycommand(sshd, tmp_path):
           Port {sshd.info.port}
           User {sshd.info.user}
           IdentityFile {key}
-          ProxyCommand ssh -F none -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={known} -i {key} -p {sshd.info.port} -W %h:%p {sshd.info.user}@127.0.0.1
+          ProxyCommand {proxy}
     """))
     conn = Connection(host="lab-pc", ssh_config=str(config), known_hosts=str(known))
     logins_before = sshd.server.log.read_text().count("Accepted publickey")
