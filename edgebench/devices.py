@@ -263,14 +263,22 @@ def _parse_connection(entry: _Entry | None) -> Connection | None:
     timeout = entry.get("connect_timeout_s", float, 10.0)
     if timeout <= 0:
         entry.fail("connect_timeout_s", f"must be > 0, got {timeout}")
+
+    def local_path(key: str) -> str | None:
+        """A local file named in devices.yaml: '~' expands, a relative path is relative to that yaml file."""
+        value = entry.get(key, str)
+        if value is None or value == "none" or value.startswith("~") or os.path.isabs(value):
+            return value
+        return str(entry.path.parent.resolve() / value)
+
     return Connection(
         host=entry.get("host", str, required=True),
         port=port,
         user=entry.get("user", str),
-        identity_file=entry.get("identity_file", str),
+        identity_file=local_path("identity_file"),
         proxy_jump=entry.get("proxy_jump", str),
-        known_hosts=entry.get("known_hosts", str),
-        ssh_config=entry.get("ssh_config", str),
+        known_hosts=local_path("known_hosts"),
+        ssh_config=local_path("ssh_config"),
         connect_timeout_s=timeout,
     )
 

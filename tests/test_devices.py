@@ -69,6 +69,20 @@ def test_program_argv_prefixes_the_emulator_only_on_emulated_devices(isolated):
         devices["board"].program_argv(["./r"], ["-plugin", "x.so"])
 
 
+def test_relative_key_paths_are_relative_to_the_yaml_file(isolated):
+    lab = write(isolated / "lab" / "devices.yaml", """
+        pi:
+          arch: aarch64
+          cpu: cortex-a72
+          cores: 4
+          clock_mhz: 1500
+          connection: {host: pi, identity_file: keys/pi, known_hosts: ~/.ssh/lab_hosts, ssh_config: /etc/x}
+    """)
+    conn = load_devices(lab)["pi"].connection
+    assert conn.identity_file == str((isolated / "lab" / "keys" / "pi").resolve())
+    assert (conn.known_hosts, conn.ssh_config) == ("~/.ssh/lab_hosts", "/etc/x")
+
+
 def test_lookup_order_explicit_then_cwd_then_user_then_packaged(isolated):
     entry = """
         imx6:

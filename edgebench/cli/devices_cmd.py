@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,13 @@ class InventoryRow:
 def _probe(device: Device, timeout_s: float) -> InventoryRow:
     if device.emulated:
         st = target_status(device)
-        status, detail = ("up", f"127.0.0.1:{st.port}") if st.up else ("down", f"edgebench target up {device.name}")
+        exe = device.emulator.argv[0]
+        if st.up:
+            status, detail = "up", f"127.0.0.1:{st.port}"
+        elif shutil.which(exe) is None:
+            status, detail = "down", f"{exe} not installed (apt-get install qemu-user)"
+        else:
+            status, detail = "down", f"edgebench target up {device.name}"
     else:
         connection = dataclasses.replace(device.connection, connect_timeout_s=timeout_s)
         try:
