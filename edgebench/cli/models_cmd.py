@@ -33,6 +33,8 @@ class ZooRow:
     matches_paper: bool | None  # within MATCH_TOLERANCE_PCT; None without a paper figure
 
 
+# The registry and the counter are imported inside the functions: they pull in torch, which `edgebench --help`
+# and every other command should not pay for.
 def _select(pattern: str | None, suite: str | None) -> list[str]:
     from edgebench.models.registry import list_models, resolve
     from edgebench.models.registry import suite as suite_models
@@ -101,7 +103,8 @@ def models_cmd(pattern: str | None, suite: str | None, as_json: bool) -> None:
     """List the model zoo: counted MFLOPs (multiply-adds) and params next to the papers' figures.
 
     PATTERN filters variant names: a plain word matches anywhere ("shufflenet", "0.5x"), a glob matches the
-    whole name. "← family" marks the variant a bare family name resolves to (`edgebench export fd_mobilenet`).
+    whole name. ★ marks the variant a bare family name resolves to (`edgebench export fd_mobilenet`); "!" on a
+    Δ% marks a documented mismatch with the paper (see its note).
     Counting exports each variant to ONNX once; counts are cached under the edgebench cache dir
     (EDGEBENCH_CACHE moves it) and recounted when the zoo's code changes.
 
