@@ -151,7 +151,7 @@ class Session:
         transport, endpoint = connect(device)
         results: list[RunResult] = []
         try:
-            waited = lambda info: self.on_stage(f"{device.name} is busy ({info.describe()}); waiting")  # noqa: E731
+            waited = lambda info: self.on_stage(f"{device.name} is busy ({info.owner.describe()}); waiting")  # noqa: E731
             with board_lock(transport, endpoint.workdir, wait=req.wait_for_lock, on_wait=waited):
                 self.on_stage(f"deploying to {device.name}")
                 summary = deploy(transport, files, endpoint.workdir)

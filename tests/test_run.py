@@ -1,0 +1,129 @@
+"""`edgebench run` end to end on the emulated i.MX6: export, cross-built runtime, a real sshd, qemu-arm
+-cpu cortex-a9 with the counting plugin, the store. No part is stood in for.
+
+Slow: the runtime build is shared through EDGEBENCH_TEST_CACHE (as in test_runtime_emulated.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgebench.cli import main
+from edgebench.devices import get_device
+from edgebench.errors import EdgebenchError
+from edgebench.result import RunSettings
+from edgebench.run import RunRequest, Session
+from edgebench.store import Store
+from edgebench.targets import target_down, target_status
+
+pytestmark = pytest.mark.slow
+
+MODELS = ("fd_mobilenet_0.25x", "shufflenet_v1_g3_0.25x")  # the two smallest paper models
+QUICK = RunSettings(loops=2, warmup=0)
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, tmp_path_factory):
+    """Own data dir (store, target keys, sshd); the shared runtime cache."""
+    cache = os.environ.get("EDGEBENCH_TEST_CACHE") or str(tmp_path_factory.getbasetemp() / "shared-cache")
+    monkeypatch.setenv("EDGEBENCH_CACHE", cache)
+    monkeypatch.setenv("EDGEBENCH_DATA", str(tmp_path / "data"))
+    device = get_device("imx6")
+    yield device
+    target_down(device)
+
+
+def _session(device, artifacts, store, models=MODELS, resume=None, stages=None):
+    request = RunRequest(device=device, models=models, settings=QUICK, artifacts_root=artifacts, resume_run=resume)
+    return Session(request, store, ["test"], on_stage=(stages.append if stages is not None else lambda s: None))
+
+
+def _kill_tree(pid: int) -> None:
+    """The target's sshd listener and every session process under it: the board 'goes away'."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_two_models_whole_path_and_an_unchanged_rerun(env, artifacts, tmp_path):
+    device = env
+    with Store(tmp_path / "store.sqlite3") as store:
+        run_id, results = _session(device, artifacts, store).execute(lambda r: None)
+        assert [r.model for r in results] == list(MODELS)
+        for r in results:
+            assert r.status == "ok", r.error
+            assert len(r.samples_ms) == 2 and all(s > 0 for s in r.samples_ms)
+            assert r.output_cosine_vs_host >= 0.9999
+            assert r.board.emulated and r.board.emulator == "qemu-arm -cpu cortex-a9"
+            assert "vfpv3" in r.board.hwcaps and "vfpv4" not in r.board.hwcaps
+            assert r.counters is not None and len(r.counters) == 2
+            assert r.counters[0].instructions > 1_000_000 and r.counters[0].l1d_misses > 0
+        assert store.results(run_id) == results
+
+        stages: list[str] = []
+        _, again = _session(device, artifacts, store, stages=stages).execute(lambda r: None)
+        assert "deployed: 0 file(s), 0 bytes sent" in stages  # nothing changed, nothing sent
+        # Exact counts: the same binary, model and input give the same numbers, run after run.
+        assert [r.counters for r in again] == [r.counters for r in results]
+
+
+def test_board_lost_mid_suite_keeps_finished_results_and_resume_completes(env, artifacts, tmp_path):
+    device = env
+
+    def pull_the_plug(result):
+        _kill_tree(target_status(device).pid)
+
+    with Store(tmp_path / "store.sqlite3") as store:
+        with pytest.raises(EdgebenchError):
+            _session(device, artifacts, store).execute(pull_the_plug)
+        run_id = store.latest_run(device.name).id
+        kept = store.results(run_id)
+        assert [r.model for r in kept] == [MODELS[0]] and kept[0].status == "ok"
+
+    # The next run is a new process, as after a real outage: the dead run's board lock is recognised as
+    # stale (its owner process is gone) and the finished model is not run again.
+    proc = subprocess.run([shutil.which("edgebench"), "run", "--device", "imx6", "--loops", "2", "--warmup", "0",
+                           "--model", MODELS[0], "--model", MODELS[1], "--artifacts", str(artifacts),
+                           "--store", str(tmp_path / "store.sqlite3"), "--resume"],
+                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 done, 1 to run" in proc.stderr or run_id in proc.stderr
+    with Store(tmp_path / "store.sqlite3") as store:
+        final = store.results(run_id)
+    assert [r.model for r in final] == list(MODELS) and all(r.status == "ok" for r in final)
+    assert final[0] == kept[0]  # nothing already stored is rewritten
+
+
+def test_cli_run_prints_the_table_and_json(env, artifacts, tmp_path):
+    store = tmp_path / "cli.sqlite3"
+    args = ["run", "--device", "imx6", "--model", MODELS[0], "--loops", "1", "--warmup", "0",
+            "--artifacts", str(artifacts), "--store", str(store)]
+    r = CliRunner().invoke(main, [*args, "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    assert '"model": "fd_mobilenet_0.25x"' in r.stdout and '"emulated": true' in r.stdout
+    bad = CliRunner().invoke(main, ["run", "--device", "no-such-board", "--store", str(store)])
+    assert bad.exit_code == 2 and "no-such-board" in bad.stderr and "Traceback" not in bad.output
