@@ -42,7 +42,7 @@ def main() -> None:
 
 
 # Sub-command modules; each defines commands with @main.command().
-_COMMAND_MODULES = ("models_cmd", "export_cmd", "build_cmd", "devices_cmd", "run_cmd", "results_cmd")
+_COMMAND_MODULES = ("models_cmd", "export_cmd", "build_cmd", "devices_cmd", "run_cmd", "results_cmd", "check_cmd")
 
 for _name in _COMMAND_MODULES:
     try:
