@@ -9,6 +9,7 @@ half entry; a warm call reads one JSON file and runs no CMake at all.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -188,6 +189,19 @@ def _first_error(log: Path) -> str:
 
 
 @contextmanager
+def _locked(name: str) -> Iterator[None]:
+    """One builder per key at a time (the NCNN build folder is fixed per key); others wait, then find it."""
+    lock_dir = _runtimes_dir() / "locks"
+    lock_dir.mkdir(exist_ok=True)
+    with (lock_dir / f"{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def _progress(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
@@ -259,7 +273,12 @@ def build_runtime(arch: str, *, force: bool = False, jobs: int = 2, progress: bo
         cached = _load_record(entry)
         if cached is not None:
             return cached
+    with _locked(f"{spec.name}-{keys.library[:16]}"):
+        cached = None if force else _load_record(entry)  # built by another process while we waited
+        return cached or _build(spec, keys, entry, force, jobs, progress)
 
+
+def _build(spec: ArchSpec, keys: _Keys, entry: Path, force: bool, jobs: int, progress: bool) -> Runtime:
     started = time.monotonic()
     staging = Path(tempfile.mkdtemp(prefix=entry.name + ".", suffix=".tmp", dir=_runtimes_dir()))
     try:

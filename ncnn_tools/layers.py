@@ -4,7 +4,7 @@ A switched-off layer still links, but a .param naming it fails to load, and a ke
 internally crashes at run time, so the keep-list is derived, not guessed:
 - every layer type in NCNN's own benchmark models (../shared/reference/ncnn-benchmark/*.param);
 - what pnnx emits for the zoo's CNN classifiers (conv, depthwise, pooling, fully connected, channel shuffle,
-  concat, add, batch norm, ReLU/LeakyReLU, flatten/reshape/permute, softmax);
+  concat, add, batch norm, ReLU/LeakyReLU, flatten/reshape/permute, mean, softmax);
 - the closure of `create_layer*(LayerType::X)` calls in NCNN's core (Mat helpers, int8 path) and in the
   kept layers' own sources (fused activations). tests/test_runtime_layers.py re-derives this closure
   from the sdist and fails if a needed layer is missing here.
@@ -23,8 +23,9 @@ BENCHMARK_LAYERS = (
     "Split", "Swish",
 )
 
-# What CNN classifiers bring on top (pnnx/onnx2ncnn output for the zoo; unfused BN; flatten/view/transpose).
-CLASSIFIER_LAYERS = ("BatchNorm", "Clip", "Dropout", "Flatten", "Noop", "Permute", "Sigmoid")
+# What CNN classifiers bring on top (pnnx/onnx2ncnn output for the zoo; unfused BN; flatten/view/transpose;
+# Reduction is a global average pool written as x.mean((2, 3))).
+CLASSIFIER_LAYERS = ("BatchNorm", "Clip", "Dropout", "Flatten", "Noop", "Permute", "Reduction", "Sigmoid")
 
 # Created by NCNN itself: Mat helpers (padding, packing, cast, crop, interp, scale/bias), the int8 path
 # (quantize/dequantize/requantize; a trimmed build without them segfaults on mobilenet_int8.param) and
