@@ -446,3 +446,28 @@ def test_markdown_warns_about_mismatch():
     report = check_run(b, [dataclasses.replace(emulated(MODELS[0]), ncnn_version="1.0.1")], allow_mismatch=True)
     md = to_markdown(report)
     assert "> **WARNING: compared despite a different setup" in md and "ncnn_version: 1.0.20261020 -> 1.0.1" in md
+
+
+# --- the example workflow ----------------------------------------------------------------------------------
+
+
+def test_example_workflow_commands_parse():
+    """Every edgebench command in examples/ci/latency-check.yml is accepted by the CLI as it is today."""
+    import shlex
+    from pathlib import Path
+
+    import click
+    import yaml
+
+    path = Path(__file__).parents[1] / "examples" / "ci" / "latency-check.yml"
+    workflow = yaml.safe_load(path.read_text())
+    steps = workflow["jobs"]["latency"]["steps"]
+    lines = [ln.strip() for s in steps for ln in s.get("run", "").splitlines() if ln.strip().startswith("edgebench ")]
+    assert {ln.split()[1] for ln in lines} >= {"run", "check", "baseline"}
+    for line in lines:
+        argv = shlex.split(line.split("||")[0].replace('"$BASELINE"', "ci/baseline.json"))[1:]
+        command = main
+        while isinstance(command, click.Group):
+            name, *argv = argv
+            command = command.commands[name]
+        command.make_context(command.name, argv)  # raises on an unknown option or a bad value
