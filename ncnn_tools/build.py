@@ -114,7 +114,7 @@ def _entry_dir(kind: str, arch: str, key: str) -> Path:
 
 def _load_record(entry: Path) -> Runtime | None:
     record = entry / RECORD_NAME
-    if not record.exists():
+    if not record.exists() or not (entry / RUNNER_NAME).exists():
         return None
     data = json.loads(record.read_text())
     root = _runtimes_dir()

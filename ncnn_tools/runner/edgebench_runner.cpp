@@ -235,9 +235,10 @@ static std::vector<LayerLine> read_param_text(const std::string& path)
         fail("param_load", path + ": bad layer/blob count line");
     }
     std::vector<LayerLine> layers;
-    char line[65536];
-    if (!fgets(line, sizeof(line), fp)) line[0] = 0;  // rest of the count line
-    while (fgets(line, sizeof(line), fp))
+    char* line = 0;  // getline: layer lines have no length limit (long array parameters)
+    size_t capacity = 0;
+    if (getline(&line, &capacity, fp) < 0) fail("param_load", path + ": nothing after the layer/blob count");
+    while (getline(&line, &capacity, fp) >= 0)
     {
         std::vector<std::string> tok;
         for (char* t = strtok(line, " \t\r\n"); t; t = strtok(0, " \t\r\n")) tok.push_back(t);
@@ -267,6 +268,7 @@ static std::vector<LayerLine> read_param_text(const std::string& path)
         }
         layers.push_back(L);
     }
+    free(line);
     fclose(fp);
     if ((int)layers.size() != layer_count)
         fail("param_load", path + " declares " + json_int(layer_count) + " layers but holds " + json_int((long long)layers.size()) + " (truncated?)");
