@@ -72,14 +72,12 @@ def prepare_artifact(model: str, artifacts_root: Path, on_stage: Stage) -> tuple
 
 
 def _counter_args(device: Device, remote_counts: str, plugin_remote: str) -> list[str]:
-    from edgebench.ncnn_tools.plugin import CacheConfig, CacheGeometry, plugin_args
+    from edgebench.ncnn_tools.plugin import CacheConfig, plugin_args
 
-    c = device.cache
-    if c is None or c.l2 is None:
-        raise EdgebenchError(f"device {device.name} declares no L1/L2 cache geometry for the counters' cache model",
-                             hint=f"add cache: l1i/l1d/l2 to its devices.yaml entry ({device.source}), or pass --no-counters")
-    level = lambda lv: CacheGeometry(lv.size_kib * 1024, lv.ways, lv.line_bytes)  # noqa: E731
-    return plugin_args(remote_counts, CacheConfig(level(c.l1d), level(c.l1i), level(c.l2)), lib=Path(plugin_remote))
+    if device.cache is None:
+        raise EdgebenchError(f"device {device.name} declares no cache geometry for the counters' cache model",
+                             hint=f"add cache: l1i/l1d/l2 to its entry in {device.source}, or pass --no-counters")
+    return plugin_args(remote_counts, CacheConfig.from_device(device.cache), lib=Path(plugin_remote))
 
 
 def _now() -> str:
@@ -207,7 +205,7 @@ class Session:
         board = finish_board_state(transport, device, before)
         where = f"edgebench-runner on {device.name}"
         try:
-            if res.signal_name is not None and not res.stdout.strip():
+            if res.signal is not None:  # killed: whatever it printed is not a complete report
                 raise EdgebenchError(res.describe())
             report = parse_runner_output(res.stdout, res.exit_status, where)
         except EdgebenchError as exc:

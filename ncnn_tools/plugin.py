@@ -20,11 +20,14 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from edgebench.errors import EdgebenchError
 from edgebench.paths import cache_dir
 from edgebench.result import IterationCounts
+
+if TYPE_CHECKING:
+    from edgebench.devices import CacheGeometry as DeviceCaches
 
 PLUGIN_DIR = Path(__file__).parent / "qemu_plugin"
 PLUGIN_SOURCE = PLUGIN_DIR / "eb_counters.c"
@@ -47,12 +50,13 @@ class CacheGeometry:
         def pow2(x: int) -> bool:
             return x > 0 and x & (x - 1) == 0
 
+        # Lines and sets are indexed by bit masks; the way count is free (the Cortex-A72's L1I is 3-way).
         per_set = self.ways * self.line_bytes
-        if not (pow2(self.ways) and pow2(self.line_bytes) and self.size_bytes % per_set == 0
+        if not (self.ways > 0 and pow2(self.line_bytes) and self.size_bytes % per_set == 0
                 and pow2(self.size_bytes // per_set)):
             raise EdgebenchError(
                 f"cache {name} = {self.size_bytes} B, {self.ways}-way, {self.line_bytes} B lines is not a valid geometry",
-                hint="ways and line size must be powers of two and size / (ways * line) a power of two")
+                hint="the line size and the number of sets (size / (ways * line)) must be powers of two")
 
     def arg(self) -> str:
         return f"{self.size_bytes}:{self.ways}:{self.line_bytes}"
@@ -65,6 +69,15 @@ class CacheConfig:
     l1d: CacheGeometry
     l1i: CacheGeometry
     l2: CacheGeometry
+
+
+    @classmethod
+    def from_device(cls, cache: "DeviceCaches") -> "CacheConfig":
+        """The geometry a devices.yaml entry declares (sizes in KiB there)."""
+        if cache.l2 is None:
+            raise EdgebenchError("the cache model needs an L2 geometry (devices.yaml cache: l2)")
+        level = lambda lv: CacheGeometry(lv.size_kib * 1024, lv.ways, lv.line_bytes)  # noqa: E731
+        return cls(level(cache.l1d), level(cache.l1i), level(cache.l2))
 
 
 # Cortex-A9 in the i.MX6: 32 KiB 4-way L1s, PL310 512 KiB 16-way L2, 32-byte lines everywhere.

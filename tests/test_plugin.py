@@ -91,6 +91,18 @@ def test_cache_geometry_is_checked():
     with pytest.raises(EdgebenchError, match="not a valid geometry"):
         CacheGeometry(3000, 4, 32).validate("l1d")
     CacheGeometry(32768, 4, 32).validate("l1d")
+    CacheGeometry(49152, 3, 64).validate("l1i")  # Cortex-A72: 3 ways, 256 sets
+
+
+def test_every_shipped_device_geometry_is_accepted():
+    from edgebench.devices import load_devices
+    from edgebench.ncnn_tools.plugin import CacheConfig
+
+    for device in load_devices().values():
+        if device.cache is not None:
+            config = CacheConfig.from_device(device.cache)
+            for name in ("l1d", "l1i", "l2"):
+                getattr(config, name).validate(f"{device.name}.{name}")
 
 
 def test_plugin_args_refuse_a_comma_in_the_path(tmp_path):
@@ -196,6 +208,10 @@ def test_the_plugin_refuses_a_bad_cache_geometry(build_cache, tmp_path):
                            f"{lib},out={tmp_path / 'c.jsonl'},l1d=3000:4:32", str(exe), "work", "1", "1"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "eb_counters: l1d=3000:4:32 is not BYTES:WAYS:LINE" in proc.stderr
+    three_way = subprocess.run([*plugin.selftest_qemu("armv7"), "-plugin",
+                                f"{lib},out={tmp_path / 'a72.jsonl'},l1i=49152:3:64", str(exe), "work", "1", "1"],
+                               capture_output=True, text=True, timeout=60)
+    assert three_way.returncode == 0, three_way.stderr  # the A72's 3-way L1I is a valid cache
 
 
 @pytest.mark.slow

@@ -283,11 +283,12 @@ static bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 static const char *cache_init(struct cache *c)
 {
     static char err[160];
-    if (!is_pow2(c->line) || !is_pow2(c->ways) || c->size % (c->ways * c->line) ||
+    /* Sets and lines index by bit masks; ways need not be a power of two (the A72's L1I is 3-way). */
+    if (!is_pow2(c->line) || !c->ways || c->size % (c->ways * c->line) ||
         !is_pow2(c->size / (c->ways * c->line))) {
         snprintf(err, sizeof err,
-                 "%s=%" PRIu64 ":%" PRIu64 ":%" PRIu64 " is not BYTES:WAYS:LINE with powers of two and "
-                 "BYTES a multiple of WAYS*LINE",
+                 "%s=%" PRIu64 ":%" PRIu64 ":%" PRIu64 " is not BYTES:WAYS:LINE with a power-of-two line "
+                 "and set count",
                  c->name, c->size, c->ways, c->line);
         return err;
     }
