@@ -21,3 +21,8 @@ def progress(transient: bool = False) -> Progress:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, allow_nan=True) + "\n")
+
+
+def stdout_console() -> Console:
+    """The terminal as it is; when piped, wide enough that ids and model names are never folded."""
+    return out if out.is_terminal else Console(width=200, no_color=True)

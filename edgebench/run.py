@@ -42,6 +42,7 @@ class RunRequest:
     wait_for_lock: bool = True
     timeout_s: float = 3600.0  # per model, lock wait excluded
     resume_run: str | None = None  # a run id whose finished models are skipped
+    notes: str = ""  # stored with the run, e.g. which study it belongs to
 
 
 @dataclass(frozen=True)
@@ -122,18 +123,20 @@ class Session:
         artifacts = [prepare_artifact(m, req.artifacts_root, self.on_stage) for m in req.models]
         prepared = [Prepared(m, folder, f"models/{m.digest[:16]}") for m, folder in artifacts]
 
-        run_id = req.resume_run or self.store.begin_run(device.name, self.argv)
-        done = self.store.done_models(run_id) if req.resume_run else set()
+        self.on_stage(f"runtime for {device.arch}")
+        runtime = build_runtime(device.arch, progress=False)
+        self.runtime = runtime
+        if req.resume_run:
+            done = self._resumable(req.resume_run, prepared)
+            run_id = req.resume_run
+        else:
+            done, run_id = set(), self.store.begin_run(device.name, self.argv, notes=req.notes)
         todo = [p for p in prepared if p.manifest.name not in done]
         if req.resume_run:
-            self._check_resumable(run_id, prepared)
             self.on_stage(f"resuming {run_id}: {len(done)} done, {len(todo)} to run")
         if not todo:
             return run_id, []
 
-        self.on_stage(f"runtime for {device.arch}")
-        runtime = build_runtime(device.arch, progress=False)
-        self.runtime = runtime
         files = {f"runtime/{runtime.key[:16]}/edgebench-runner": runtime.runner}
         for p in todo:
             files[f"{p.remote_dir}/{p.manifest.param_file}"] = p.folder / p.manifest.param_file
@@ -167,17 +170,26 @@ class Session:
             transport.close()
         return run_id, results
 
-    def _check_resumable(self, run_id: str, prepared: list[Prepared]) -> None:
+    def _resumable(self, run_id: str, prepared: list[Prepared]) -> set[str]:
+        """The models `run_id` finished, after checking that it measured what this run would."""
         info = self.store.run(run_id)
         if info.device != self.device.name:
             raise EdgebenchError(f"run {run_id} was on {info.device}, not {self.device.name}")
-        stored = {r.model: r for r in self.store.results(run_id)}
-        for p in prepared:
-            old = stored.get(p.manifest.name)
-            if old is not None and old.status == "ok" and old.artifact_sha256 != p.manifest.digest:
-                raise EdgebenchError(f"run {run_id} measured another build of {p.manifest.name} "
-                                     f"(artifact {old.artifact_sha256[:12]}, now {p.manifest.digest[:12]})",
-                                     hint="start a fresh run instead of --resume")
+        digests = {p.manifest.name: p.manifest.digest for p in prepared}
+        done = set()
+        for old in self.store.results(run_id):
+            if old.status != "ok":
+                continue
+            if old.runtime_key != self.runtime.key:
+                raise EdgebenchError(f"run {run_id} used another NCNN/runner build ({old.runtime_key[:12]}, now "
+                                     f"{self.runtime.key[:12]}): its results cannot be mixed with new ones",
+                                     hint="start afresh (edgebench reproduce: --fresh; edgebench run: without --resume)")
+            if old.model in digests and old.artifact_sha256 != digests[old.model]:
+                raise EdgebenchError(f"run {run_id} measured another export of {old.model} "
+                                     f"(artifact {old.artifact_sha256[:12]}, now {digests[old.model][:12]})",
+                                     hint="start afresh (edgebench reproduce: --fresh; edgebench run: without --resume)")
+            done.add(old.model)
+        return done
 
     def _run_one(self, transport, run_id: str, p: Prepared) -> RunResult:
         from edgebench.boardstate import collect_board_state, finish_board_state

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
@@ -41,13 +40,8 @@ def main() -> None:
     """
 
 
-# Sub-command modules; each defines commands with @main.command().
-_COMMAND_MODULES = ("models_cmd", "export_cmd", "build_cmd", "devices_cmd", "run_cmd", "results_cmd", "check_cmd")
-
-for _name in _COMMAND_MODULES:
-    try:
-        importlib.import_module(f"edgebench.cli.{_name}")
-    except ModuleNotFoundError as _exc:
-        # Only tolerate the command module itself not existing yet, never a broken import inside it.
-        if _exc.name != f"edgebench.cli.{_name}":
-            raise
+# Each sub-command module registers its commands on `main` when imported; they import their heavy
+# dependencies (torch, matplotlib) inside the commands so that `edgebench --help` stays fast.
+from edgebench.cli import (  # noqa: E402,F401
+    build_cmd, check_cmd, devices_cmd, export_cmd, models_cmd, reproduce_cmd, results_cmd, run_cmd,
+)

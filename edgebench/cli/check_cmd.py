@@ -23,8 +23,8 @@ from edgebench.check import (
     to_markdown,
 )
 from edgebench.cli import main
-from edgebench.cli.results_cmd import STORE_OPTION, _FIRST_RUN_HINT, _existing_store, _stdout_console
-from edgebench.console import err, print_json
+from edgebench.cli.results_cmd import STORE_OPTION, _FIRST_RUN_HINT, _existing_store
+from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.result import RunResult
 from edgebench.serde import to_dict
@@ -153,7 +153,7 @@ def check_cmd(baseline_file, device, run_id, suite, models, tolerances, min_effe
 
 
 def _print_report(report: CheckReport) -> None:
-    console = _stdout_console()
+    console = stdout_console()
     for line in header_lines(report):
         if line != mismatch_warning(report):  # printed already, on stderr
             console.print(line, highlight=False)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgebench.cli import main
-from edgebench.console import err, out, print_json
+from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.report.markdown import to_markdown
 from edgebench.report.model import build_report
@@ -68,7 +68,7 @@ def results_cmd(limit, device, store_path, as_json):
     table.caption = ("Measured: timed on a real board. Emulated: QEMU wall time. Modeled: predicted from counters. "
                      "Show one: edgebench report RUN_ID")
     table.caption_justify = "left"
-    _stdout_console().print(table)
+    stdout_console().print(table)
 
 
 @main.command("report")
@@ -124,7 +124,7 @@ def report_cmd(run_id, fmt, as_json, out_file, plot_file, paper, device, store_p
 
     if fmt == "table":
         if out_file is None:
-            render_table(report, _stdout_console())
+            render_table(report, stdout_console())
         else:
             with _open_out(out_file) as f:
                 render_table(report, Console(file=f, width=200, no_color=True))
@@ -146,11 +146,6 @@ def report_cmd(run_id, fmt, as_json, out_file, plot_file, paper, device, store_p
             note = f"; left out (no MFLOPs or no {plotted.basis} figure): {', '.join(plotted.left_out)}"
         err.print(f"wrote {plot_file}: {BASIS_LABELS[plotted.basis]} of {len(plotted.plotted)} models, "
                   f"{plotted.paper_points} paper points{note}")
-
-
-def _stdout_console() -> Console:
-    """The terminal as it is; when piped, wide enough that ids and model names are never folded."""
-    return out if out.is_terminal else Console(width=200, no_color=True)
 
 
 def _open_out(path: Path):

@@ -9,7 +9,7 @@ import click
 
 from edgebench.cli import main
 from edgebench.cli.results_cmd import STORE_OPTION
-from edgebench.console import err, out, print_json
+from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.result import RunResult, RunSettings
 from edgebench.serde import to_dict
@@ -113,7 +113,7 @@ def run_cmd(device_name, models, suite, loops, warmup, threads, min_time_ms, pow
         from edgebench.report.model import build_report
         from edgebench.report.table import render_table
 
-        render_table(build_report(run, results), out)
+        render_table(build_report(run, results), stdout_console())
     err.print(f"run {run_id} stored; `edgebench report {run_id}` shows it again")
     failed = [r.model for r in results if r.status != "ok"]
     if failed:

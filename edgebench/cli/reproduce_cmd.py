@@ -1,0 +1,93 @@
+"""`edgebench reproduce fd-mobilenet`: the paper's latency table, end to end, in one resumable command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from edgebench.cli import main
+from edgebench.cli.results_cmd import STORE_OPTION
+from edgebench.console import err, stdout_console
+from edgebench.errors import EdgebenchError
+
+# A study: the models it runs and the tag its runs carry in the store (how an interrupted one is found).
+STUDIES = {
+    "fd-mobilenet": ("paper", ("effnet",)),  # the paper's nine models, EffNet beside them
+}
+
+
+@main.command("reproduce")
+@click.argument("study", type=click.Choice(sorted(STUDIES)))
+@click.option("--device", "device_name", default="imx6", show_default=True,
+              help="Emulated imx6 (modeled latency from exact counts) or a real board from devices.yaml (measured).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where report.md, results.json and latency_vs_mflops.png go (default: reproduce-STUDY-DEVICE).")
+@click.option("--loops", type=click.IntRange(min=1), help="Timed iterations (default: the device's runner.loops).")
+@click.option("--warmup", type=click.IntRange(min=0), help="Warm-up iterations (default: the device's).")
+@click.option("--fresh", is_flag=True, help="Start a new run instead of continuing this study's last one.")
+@click.option("--artifacts", "artifacts_root", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("artifacts"), show_default=True, help="Where the models are exported / looked up.")
+@click.option("--devices", "devices_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A devices.yaml to use instead of the usual lookup.")
+@STORE_OPTION
+def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_root, devices_file, store_path):
+    """Reproduce a paper's latency claims: export, build, run, count, model, report.
+
+    For fd-mobilenet: the FD-MobileNet paper's Table 4 (i.MX6, one Cortex-A9 at 800 MHz, NCNN) says
+    FD-MobileNet is ~1.1x faster than MobileNet and 1.33x / 1.47x / 1.82x faster than ShuffleNet at
+    140 / 40 / 12 MFLOPs. This runs the nine models (and EffNet) and prints the paper's speedups beside
+    ours. Every stage skips what is cached or done: an interrupted reproduce continues where it stopped.
+
+    \b
+    Examples:
+      edgebench reproduce fd-mobilenet
+      edgebench reproduce fd-mobilenet --device my-imx6
+      edgebench reproduce fd-mobilenet --device rpi3 --out rpi3-table
+    """
+    from edgebench.devices import get_device
+    from edgebench.models.registry import suite
+    from edgebench.report.markdown import to_markdown
+    from edgebench.report.model import build_report
+    from edgebench.report.plot import plot_latency
+    from edgebench.report.table import render_table
+    from edgebench.report.tabular import to_json
+    from edgebench.result import RunSettings
+    from edgebench.run import RunRequest, Session
+    from edgebench.store import Store
+
+    device = get_device(device_name, devices_file)
+    suite_name, extra = STUDIES[study]
+    models = tuple(suite(suite_name)) + extra
+    tag = f"reproduce {study}"
+    d = device.runner
+    settings = RunSettings(threads=1, warmup=d.warmup if warmup is None else warmup, loops=loops or d.loops)
+    out_dir = out_dir or Path(f"reproduce-{study}-{device.name}")
+
+    with Store(store_path) as store:
+        previous = None if fresh else next((r for r in store.runs(device=device.name) if r.notes == tag), None)
+        resume = previous.id if previous is not None else None
+        request = RunRequest(device=device, models=models, settings=settings, artifacts_root=artifacts_root,
+                             resume_run=resume, notes=tag)
+
+        def show(result) -> None:
+            mark = "[green]✓[/green]" if result.status == "ok" else "[red]✗[/red]"
+            err.print(f"{mark} {result.model}" + (f": {result.error}" if result.error else ""))
+
+        with err.status("starting") as status:
+            run_id, _ = Session(request, store, sys.argv[:], on_stage=status.update).execute(show)
+        run, results = store.run(run_id), store.results(run_id)
+
+    report = build_report(run, results, paper=True)
+    render_table(report, stdout_console())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.md").write_text(
+        f"Made by `edgebench reproduce {study} --device {device.name}` (run {run_id}).\n\n" + to_markdown(report))
+    (out_dir / "results.json").write_text(to_json(report))
+    plot_latency(report, out_dir / "latency_vs_mflops.png")
+    err.print(f"wrote {out_dir}/report.md, results.json, latency_vs_mflops.png (run {run_id})")
+    failed = [r.model for r in results if r.status != "ok"]
+    if failed:
+        raise EdgebenchError(f"{len(failed)} model(s) failed: {', '.join(failed)}; the table marks them",
+                             hint=f"fix and rerun `edgebench reproduce {study} --device {device.name}` to continue")
