@@ -22,6 +22,7 @@ import numpy as np
 from edgebench.devices import Device
 from edgebench.errors import EdgebenchError
 from edgebench.export.manifest import MANIFEST_NAME, ArtifactManifest, load_manifest
+from edgebench.latency_model import modeled_ms_for
 from edgebench.ncnn_tools.report import RunnerReport, parse_runner_output
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.result import BoardState, IterationCounts, RunResult, RunSettings
@@ -230,7 +231,8 @@ class Session:
             samples_ms=list(report.samples_ms), load_ms=report.load_ms.param + report.load_ms.model,
             first_inference_ms=report.first_inference_ms, peak_rss_kb=report.peak_rss_kb,
             output_checksum=dataclasses.asdict(report.output.checksum), output_cosine_vs_host=cosine,
-            board=board, started_utc=started, finished_utc=_now(), counters=counters, mflops=m.macs / 1e6)
+            board=board, started_utc=started, finished_utc=_now(), counters=counters, mflops=m.macs / 1e6,
+            modeled_ms=modeled_ms_for(device, counters))  # None unless the device's CPU is calibrated
         if not cosine >= MIN_COSINE_VS_HOST:
             return dataclasses.replace(result, status="failed", error=(
                 f"output differs from host NCNN on the same input: cosine {cosine:.6f} < {MIN_COSINE_VS_HOST}"))

@@ -1,0 +1,195 @@
+"""The modeled-latency model: the fit, its statistics, the constants file and applying it to a device.
+
+The calibration data itself (benchmarks/calibration_counts.json, real QEMU counts of NCNN's reference params)
+is checked against the committed constants, so a refit that was not committed, or a hand-edited constant,
+fails here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgebench import latency_model as lm
+from edgebench.devices import PACKAGED_DEVICES, parse_devices_file
+from edgebench.errors import EdgebenchError
+from edgebench.result import IterationCounts
+
+REPO = Path(__file__).resolve().parents[1]
+COUNTS_FILE = REPO / "benchmarks" / "calibration_counts.json"
+
+
+def counts(instructions: int, simd_fp: int = 0, l1d: int = 0, l2: int = 0) -> IterationCounts:
+    return IterationCounts(instructions=instructions, simd_fp=simd_fp, integer=instructions - simd_fp, loads=0,
+                           stores=0, branches=0, bytes_loaded=0, bytes_stored=0, l1d_misses=l1d, l1i_misses=0,
+                           l2_misses=l2)
+
+
+def imx6():
+    return parse_devices_file(PACKAGED_DEVICES)["imx6"]
+
+
+def constants_for(device, cycles_per: dict[str, float]) -> lm.CpuConstants:
+    return lm.CpuConstants(cpu=device.cpu, cycles_per=cycles_per, cache=lm.device_cache_signature(device),
+                           calibrated_on="test", fit_models=("a", "b"), loo_median_abs_error_pct=1.0,
+                           loo_max_abs_error_pct=2.0)
+
+
+# ----------------------------------------------------------------------------------------------- fitting
+
+def test_fit_recovers_a_known_linear_law_exactly():
+    rng = np.random.default_rng(0)
+    events = ("instructions", "l1d_misses", "l2_misses")
+    rows = rng.uniform(1e6, 1e8, size=(8, 3))
+    truth = np.array([1.7, 9.0, 60.0])
+    fit = lm.fit_relative_nnls(rows, rows @ truth, events)
+    assert fit.events == events
+    np.testing.assert_allclose(fit.cycles_per, truth, rtol=1e-9)
+    np.testing.assert_allclose(lm.leave_one_out(rows, rows @ truth, events), rows @ truth, rtol=1e-9)
+
+
+def test_fit_never_returns_a_negative_constant():
+    # The unconstrained least-squares answer needs a negative cost for the second event.
+    rows = np.array([[1.0, 1.0], [2.0, 1.0], [3.0, 3.0], [4.0, 2.0]])
+    cycles = rows @ np.array([2.0, -0.5])
+    unconstrained = np.linalg.lstsq(rows / cycles[:, None], np.ones(4), rcond=None)[0]
+    assert unconstrained[1] < 0
+    fit = lm.fit_relative_nnls(rows, cycles, ("instructions", "l2_misses"))
+    assert all(c >= 0 for c in fit.cycles_per)
+    assert fit.cycles_per[1] == 0.0 and fit.cycles_per[0] > 0
+
+
+def test_fit_minimises_relative_not_absolute_error():
+    # One large model off a law the small ones follow: an absolute fit would chase the large one.
+    rows = np.array([[1e6], [2e6], [4e6], [1e9]])
+    cycles = np.array([2e6, 4e6, 8e6, 3e9])
+    (c,) = lm.fit_relative_nnls(rows, cycles, ("instructions",)).cycles_per
+    assert 2.0 < c < 2.5  # the absolute fit would give ~3.0
+
+
+def test_fit_refuses_too_few_models_and_nonpositive_latencies():
+    with pytest.raises(EdgebenchError, match="cannot fix 3 constants"):
+        lm.fit_relative_nnls(np.ones((2, 3)), np.ones(2), ("instructions", "l1d_misses", "l2_misses"))
+    with pytest.raises(EdgebenchError, match="positive"):
+        lm.fit_relative_nnls(np.ones((2, 1)), np.array([1.0, 0.0]), ("instructions",))
+
+
+def test_spearman():
+    assert lm.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert lm.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert lm.spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6*2/(4*15)
+    assert lm.spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)  # ties: mean ranks
+    with pytest.raises(EdgebenchError):
+        lm.spearman([1], [1])
+
+
+# ----------------------------------------------------------------------------------------------- applying
+
+def test_modeled_ms_is_cycles_over_the_device_clock():
+    device = imx6()
+    c = constants_for(device, {"instructions": 2.0, "l1d_misses": 10.0, "l2_misses": 100.0})
+    run = [counts(8_000_000, l1d=100_000, l2=10_000)] * 3
+    expected = (2 * 8e6 + 10 * 1e5 + 100 * 1e4) / (device.clock_mhz * 1000)
+    assert lm.modeled_ms_for(device, run, {device.cpu: c}) == pytest.approx(expected)
+    # non_simd/simd_fp split the instructions without double counting
+    split = constants_for(device, {"non_simd": 1.0, "simd_fp": 3.0})
+    assert split.cycles(counts(10, simd_fp=4)) == 6 * 1.0 + 4 * 3.0
+
+
+def test_modeled_ms_is_the_median_over_timed_iterations():
+    device = imx6()
+    c = constants_for(device, {"instructions": 1.0})
+    run = [counts(800_000), counts(1_600_000), counts(900_000)]
+    assert lm.modeled_ms_for(device, run, {device.cpu: c}) == pytest.approx(900_000 / (device.clock_mhz * 1000))
+
+
+def test_no_modeled_figure_without_counts_constants_or_matching_caches():
+    device = imx6()
+    c = constants_for(device, {"instructions": 1.0})
+    assert lm.modeled_ms_for(device, None, {device.cpu: c}) is None
+    assert lm.modeled_ms_for(device, [], {device.cpu: c}) is None
+    assert lm.modeled_ms_for(device, [counts(10)], {"cortex-a53": dataclasses.replace(c, cpu="cortex-a53")}) is None
+    other_cache = dataclasses.replace(c, cache=c.cache.replace("l2=524288", "l2=1048576"))
+    assert lm.modeled_ms_for(device, [counts(10)], {device.cpu: other_cache}) is None
+
+
+# ----------------------------------------------------------------------------------------------- the file
+
+def test_constants_round_trip(tmp_path: Path):
+    device = imx6()
+    c = constants_for(device, {"instructions": 1.25, "l2_misses": 40.5})
+    path = tmp_path / "constants.yaml"
+    lm.write_constants({device.cpu: c}, "a header\nline two", path)
+    assert path.read_text().startswith("# a header\n# line two\n")
+    assert lm.load_constants(path) == {device.cpu: c}
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[1, 2]", "not a latency-constants file"),
+    ("schema: other/1\n", "not a latency-constants file"),
+    ("schema: edgebench-latency-constants/1\ncpus:\n  cortex-a9: {cycles_per: {instructions: 1}}\n", "cortex-a9"),
+    ("schema: edgebench-latency-constants/1\ncpus:\n  cortex-a9:\n    cycles_per: {cycles: 1}\n    cache: x\n"
+     "    calibrated_on: x\n    fit_models: []\n    loo_median_abs_error_pct: 1\n    loo_max_abs_error_pct: 1\n",
+     "bad cycles_per"),
+    ("schema: edgebench-latency-constants/1\ncpus:\n  cortex-a9:\n    cycles_per: {instructions: -1}\n    cache: x\n"
+     "    calibrated_on: x\n    fit_models: []\n    loo_median_abs_error_pct: 1\n    loo_max_abs_error_pct: 1\n",
+     "bad cycles_per"),
+    ("cpus: [", "not valid YAML"),
+])
+def test_malformed_constants_file_is_a_clear_error(tmp_path: Path, text: str, problem: str):
+    path = tmp_path / "constants.yaml"
+    path.write_text(text)
+    with pytest.raises(EdgebenchError, match=problem):
+        lm.load_constants(path)
+
+
+def test_missing_constants_file_means_nothing_is_calibrated(tmp_path: Path):
+    assert lm.load_constants(tmp_path / "absent.yaml") == {}
+
+
+def test_unknown_event_is_refused():
+    with pytest.raises(EdgebenchError, match="unknown latency-model event"):
+        lm.event_count(counts(1), "cycles")
+
+
+# ----------------------------------------------------------------------------------------------- committed data
+
+def test_committed_constants_apply_to_the_packaged_imx6():
+    table = lm.load_constants()
+    device = imx6()
+    assert device.cpu in table, "edgebench/latency_constants.yaml has no Cortex-A9 entry"
+    assert table[device.cpu].cache == lm.device_cache_signature(device)
+    assert lm.modeled_ms_for(device, [counts(8_000_000, l1d=10_000, l2=1_000)]) > 0
+
+
+def _calibration_script():
+    spec = importlib.util.spec_from_file_location("calibration", REPO / "benchmarks" / "calibration.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("calibration", module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_constants_are_the_fit_of_the_committed_counts():
+    """Refit from the committed counts (arithmetic only, no QEMU): the committed constants must be exactly
+    that fit, with the leave-one-out figures they state. A hand-edited constant or an uncommitted refit
+    fails here."""
+    calibration = _calibration_script()
+    doc = json.loads(COUNTS_FILE.read_text())
+    table = lm.load_constants()
+    assert table, "no committed constants"
+    for cpu, committed in table.items():
+        refit = calibration.calibrate(cpu, calibration.current_entries(doc, cpu)).constants()
+        assert refit.fit_models == committed.fit_models
+        assert refit.cache == committed.cache
+        assert set(refit.cycles_per) == set(committed.cycles_per)
+        for event, value in committed.cycles_per.items():
+            assert refit.cycles_per[event] == pytest.approx(value, rel=1e-6)
+        assert refit.loo_median_abs_error_pct == pytest.approx(committed.loo_median_abs_error_pct, abs=0.01)
+        assert refit.loo_max_abs_error_pct == pytest.approx(committed.loo_max_abs_error_pct, abs=0.01)
