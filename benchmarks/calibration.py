@@ -144,7 +144,7 @@ def _count_one(job: CountJob, runner: Path, qemu_cmd: list[str], caches, provena
 
 def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
     from edgebench.ncnn_tools.build import build_runtime
-    from edgebench.ncnn_tools.plugin import CacheConfig, CacheGeometry, build_plugin
+    from edgebench.ncnn_tools.plugin import CacheConfig, build_plugin
 
     doc = _load_counts_file()
     devices = parse_devices_file(PACKAGED_DEVICES)
@@ -160,9 +160,7 @@ def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
         lib = build_plugin(qemu_cmd[0])
         provenance = {"runtime_key": runtime.key, "ncnn_version": runtime.ncnn_version, "plugin": lib.name,
                       "emulator": " ".join(qemu_cmd)}
-        c = device.cache
-        level = lambda lv: CacheGeometry(lv.size_kib * 1024, lv.ways, lv.line_bytes)  # noqa: E731
-        caches = CacheConfig(level(c.l1d), level(c.l1i), level(c.l2))
+        caches = CacheConfig.from_device(device.cache)
         for param in params:
             key = _count_key(param, cpu, device, runtime.key, lib)
             if recount or key not in doc["entries"]:
@@ -182,7 +180,20 @@ def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
             print(f"  {job.target.cpu:10s} {job.model:18s} {entry.get('seconds', 0):6.1f} s  {what}", flush=True)
     if todo:
         print(f"counted in {time.monotonic() - started:.0f} s wall", flush=True)
+        _drop_superseded(doc)
+        _save_counts_file(doc)
     return doc
+
+
+def _drop_superseded(doc: dict) -> None:
+    """Keep only the newest entry per (cpu, param, cache geometry): older builds' counts are history."""
+    newest: dict[tuple, tuple[str, str]] = {}
+    for key, e in doc["entries"].items():
+        group = (e["cpu"], e["param_sha256"], e["cache"])
+        if group not in newest or e["counted_utc"] > newest[group][1]:
+            newest[group] = (key, e["counted_utc"])
+    keep = {key for key, _ in newest.values()}
+    doc["entries"] = {k: e for k, e in doc["entries"].items() if k in keep}
 
 
 def current_entries(doc: dict, cpu: str) -> dict[str, dict]:
@@ -264,14 +275,17 @@ def choose_form(results: list[FormResult]) -> FormResult:
     return min(results, key=lambda r: r.max_abs_pct)
 
 
-def swapped_pairs(models: list[str], modeled: list[float], truth: list[float]) -> list[tuple[str, str]]:
-    """Pairs whose modeled order is the reverse of the published order (what keeps Spearman below 1)."""
+def swapped_pairs(models: list[str], modeled: list[float], truth: list[float]) -> str:
+    """The pairs whose modeled order is the reverse of the published order (what keeps Spearman below 1),
+    published-faster first, with how far apart the published figures are."""
     out = []
     for i in range(len(models)):
         for j in range(i + 1, len(models)):
             if (modeled[i] - modeled[j]) * (truth[i] - truth[j]) < 0:
-                out.append((models[i], models[j]) if truth[i] < truth[j] else (models[j], models[i]))
-    return out
+                fast, slow = (i, j) if truth[i] < truth[j] else (j, i)
+                gap = (truth[slow] - truth[fast]) / truth[fast] * 100
+                out.append(f"{models[fast]} < {models[slow]} (published {gap:.1f} % apart)")
+    return ", ".join(out) if out else "none"
 
 
 @dataclass
@@ -368,8 +382,7 @@ def cpu_section(cal: CpuCalibration) -> list[str]:
     lines += ["", f"**LOO over the {len(cal.fit_models)} fit models: median |error| {chosen.median_abs_pct:.1f} % "
               f"(goal <= {GOAL_MEDIAN_PCT:g} %), max |error| {chosen.max_abs_pct:.1f} % (goal <= {GOAL_MAX_PCT:g} %), "
               f"Spearman {chosen.spearman:.3f} (goal 1.000).** Constants: {cal.goal_note()}.",
-              "", "Pairs in the wrong order (published faster first): "
-              + (", ".join(f"{a} < {b}" for a, b in swaps) if swaps else "none") + ".", ""]
+              "", f"Pairs in the wrong order (LOO): {swaps}.", ""]
     held = [m for m in cal.held_out if m in cal.counts and m in cal.published_ms]
     if held:
         held_err = [(cal.modeled_device_ms(m) - cal.scaled_ms(m)) / cal.scaled_ms(m) * 100 for m in held]
@@ -382,7 +395,7 @@ def cpu_section(cal: CpuCalibration) -> list[str]:
         swaps_all = swapped_pairs(cal.fit_models + held, modeled_all, truth_all)
         lines += ["", f"Held out: median |error| {np.median(np.abs(held_err)):.1f} %, max {np.max(np.abs(held_err)):.1f} %. "
                   f"Fit (LOO) and held-out models together: Spearman {lm.spearman(modeled_all, truth_all):.3f}; "
-                  "wrong order: " + (", ".join(f"{a} < {b}" for a, b in swaps_all) if swaps_all else "none") + ".", ""]
+                  f"wrong order: {swaps_all}.", ""]
     if cal.held_out != FIRST_HELD_OUT:
         first = calibrate(cal.cpu, cal.entries, FIRST_HELD_OUT)
         worst = int(np.argmax(np.abs(first.chosen.loo_errors_pct)))
@@ -422,7 +435,13 @@ def write_outputs(cals: list[CpuCalibration], command: str) -> str:
              "each CPU's section shows what that split gave.", "",
              f"Form chosen per CPU, before looking at held-out models: the simplest candidate meeting the goal on "
              "the fit set (LOO median <= 10 %, max <= 25 %, rank order exact), else the simplest meeting the error "
-             "goals, else the smallest LOO max error.", "", "Provenance:", ""]
+             "goals, else the smallest LOO max error.", "",
+             "Limits: the published figures come from whatever NCNN version the board's row was measured with, the "
+             "counts from the runtime below (kernels change between versions); a model in cycles assumes memory "
+             "stalls scale with the core clock (boards of one generation); the Zynq-7020 and the i.MX6 Solo/DualLite "
+             "share the Cortex-A9's 32 KiB L1s and a 512 KiB PL310 L2 (an i.MX6 Quad/Dual has 1 MiB: a different "
+             "device entry, uncalibrated). A CPU's constants apply only to a device with the same cache geometry.",
+             "", "Provenance:", ""]
     lines += [f"- {p}" for p in provenance] + [""]
     for cal in cals:
         lines += cpu_section(cal)
