@@ -9,7 +9,14 @@ edgebench-runner (armv7, Cortex-A9) with NCNN's reference mobilenet.param when t
 For the runner, the in-window figure compares the runner's own median timed iteration (samples_ms): the
 plugin's callbacks return at once outside windows, so model loading and warm-up cost less than iterations.
 
+Then the cost of counting the whole paper suite (the FD-MobileNet latency table's nine models) on the emulated
+i.MX6: each model exported once (cached under the edgebench cache, not timed), then counted with 1 warm-up + 1
+timed iteration (the counts are exact, more loops add nothing), 2 QEMU processes at a time. Goal: <= 10 min
+wall on 2 cores. Each model's modeled i.MX6 latency is printed too (`edgebench report` sets such figures
+beside the paper's Table 4 speedups).
+
     python benchmarks/plugin_overhead.py [--rounds 3] [--work 20000] [--runner-loops 2] [--skip-runner]
+                                         [--skip-paper-suite]
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edgebench.ncnn_tools import plugin
@@ -104,12 +112,59 @@ def runner(args, lib: Path, scratch: Path) -> None:
            lambda c: f"   iteration {median_iteration_ms(c):8.0f} ms  x{median_iteration_ms(c) / bare_iter:5.2f}")
 
 
+def paper_suite(lib: Path, scratch: Path) -> None:
+    from edgebench import latency_model
+    from edgebench.devices import PACKAGED_DEVICES, parse_devices_file
+    from edgebench.models.registry import suite
+    from edgebench.ncnn_tools.build import build_runtime
+    from edgebench.ncnn_tools.runner_options import RunnerOptions
+    from edgebench.paths import cache_dir
+    from edgebench.result import RunSettings
+    from edgebench.run import prepare_artifact
+
+    device = parse_devices_file(PACKAGED_DEVICES)["imx6"]
+    names = suite("paper")
+    root = cache_dir() / "paper-artifacts"
+    print(f"\n[armv7] paper suite on the emulated i.MX6: exporting {len(names)} models (cached, not timed)...",
+          flush=True)
+    artifacts = [prepare_artifact(name, root, lambda stage: None) for name in names]
+    runtime = build_runtime("armv7", progress=False)
+    settings = RunSettings(threads=1, warmup=1, loops=1)
+
+    def count(item) -> tuple[float, list]:
+        manifest, folder = item
+        options = RunnerOptions(param=str(folder / manifest.param_file), bin=str(folder / manifest.bin_file),
+                                shape=tuple(manifest.ncnn_input.shape), input_blob=manifest.ncnn_input.name,
+                                output_blob=manifest.ncnn_output.name, settings=settings)
+        out = scratch / f"paper-{manifest.name}.jsonl"
+        start = time.perf_counter()
+        run = plugin.run_counted(device.emulator.argv, [str(runtime.runner), *options.argv()], out,
+                                 plugin.CacheConfig.from_device(device.cache))
+        if run.returncode != 0:
+            raise SystemExit(f"{manifest.name}: runner exit {run.returncode}: {run.stdout[-300:]} {run.stderr[-300:]}")
+        return time.perf_counter() - start, plugin.parse_counts(out)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(count, artifacts))
+    wall = time.perf_counter() - start
+    constants = latency_model.load_constants()
+    print(f"  {'model':22s} {'counted in':>10s} {'instructions':>14s} {'modeled i.MX6 latency':>24s}")
+    for (manifest, _), (seconds, counts) in zip(artifacts, done):
+        modeled = latency_model.modeled_ms_for(device, counts, constants)
+        print(f"  {manifest.name:22s} {seconds:8.1f} s {counts[0].instructions:14,} "
+              + (f"{modeled:13.1f} ms (modeled)" if modeled is not None else f"{'(no constants)':>24s}"))
+    print(f"  whole suite counted in {wall:.0f} s wall ({wall / 60:.1f} min; goal <= 10 min on 2 cores), "
+          f"{sum(s for s, _ in done):.0f} s summed over models")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="rounds per condition for the self-test")
     parser.add_argument("--work", type=int, default=20000, help="self-test rounds per iteration")
     parser.add_argument("--runner-loops", type=int, default=2, help="timed iterations of the runner")
-    parser.add_argument("--skip-runner", action="store_true", help="only the self-test")
+    parser.add_argument("--skip-runner", action="store_true", help="skip the runner with mobilenet.param")
+    parser.add_argument("--skip-paper-suite", action="store_true", help="skip counting the paper suite")
     args = parser.parse_args()
     lib = plugin.build_plugin()
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,6 +173,8 @@ def main() -> None:
             selftest(arch, args, lib, scratch)
         if not args.skip_runner:
             runner(args, lib, scratch)
+        if not args.skip_paper_suite:
+            paper_suite(lib, scratch)
 
 
 if __name__ == "__main__":
