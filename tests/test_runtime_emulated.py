@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
+from edgebench.cli import main
 from edgebench.errors import EdgebenchError
 from edgebench.export.convert import convert
 from edgebench.export.host_inference import run_ncnn, run_torch
@@ -207,6 +209,17 @@ def test_warm_build_runs_no_cmake(runtime, runtime_cache, tmp_path, monkeypatch)
         again = build_runtime(arch, progress=False)
         assert again.from_cache and again.key == runtime(arch).key and again.runner == runtime(arch).runner
     assert not fired.exists()
+
+
+def test_cli_build_prints_the_cached_runner(runtime, runtime_cache, monkeypatch):
+    runtime("armv7")
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(runtime_cache))
+    result = CliRunner().invoke(main, ["build", "--arch", "armv7", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["cached"] is True and doc["runner"] == str(runtime("armv7").runner) and doc["key"] == runtime("armv7").key
+    plain = CliRunner().invoke(main, ["build", "--arch", "armv7"])
+    assert plain.stdout.strip() == str(runtime("armv7").runner)
 
 
 def test_failed_build_keeps_its_log_and_publishes_nothing(runtime, runtime_cache, tmp_path, monkeypatch):
