@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,9 @@ def _run(argv: list[str], cwd: Path, log: Path, timeout: float) -> None:
             proc = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             raise EdgebenchError(f"{Path(argv[0]).name} ran past {timeout:.0f} s", hint=f"its log: {log}") from exc
+    if proc.returncode < 0:
+        raise EdgebenchError(f"{Path(argv[0]).name} was killed by {signal.Signals(-proc.returncode).name} "
+                             "(a converter crash: often an op it cannot map)", hint=f"its log: {log}")
     if proc.returncode != 0:
         raise EdgebenchError(f"{Path(argv[0]).name} failed with exit status {proc.returncode}", hint=f"its log: {log}")
 

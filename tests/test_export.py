@@ -157,7 +157,16 @@ def test_changed_artifact_file_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_op_ncnn_cannot_take_is_named(tmp_path):
-    r = cli("export", "tiny_factories:topk_net", "--input-shape", "1,3,8,8", "--out", str(tmp_path))
+    r = cli("export", "tiny_factories:argmax_net", "--input-shape", "1,3,8,8", "--out", str(tmp_path))
     assert r.exit_code == 2
-    assert "NCNN cannot load" in r.stderr and "Traceback" not in r.output
-    assert not (tmp_path / "topk_net").exists()  # a failed conversion never looks like an artifact
+    assert "NCNN cannot load: Tensor.to" in r.stderr and "Traceback" not in r.output
+    assert not (tmp_path / "argmax_net").exists()  # a failed conversion never looks like an artifact
+
+
+@pytest.mark.slow
+def test_converter_crash_is_reported_with_its_log(tmp_path):
+    r = cli("export", "tiny_factories:topk_net", "--input-shape", "1,3,8,8", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "pnnx was killed by SIGSEGV" in r.stderr
+    log = tmp_path / "topk_net.pnnx.log"
+    assert log.is_file() and str(log) in r.stderr

@@ -20,8 +20,19 @@ def small_cnn() -> torch.nn.Module:
     return net
 
 
+class _ArgMax(torch.nn.Module):
+    """argmax + a cast: pnnx (20261020) passes the cast through as `Tensor.to`, a layer NCNN cannot load."""
+
+    def forward(self, x):
+        return torch.argmax(x.flatten(1), 1, keepdim=True).float()
+
+
+def argmax_net() -> torch.nn.Module:
+    return _ArgMax()
+
+
 class _TopK(torch.nn.Module):
-    """An op NCNN has no layer for: pnnx passes it through as a layer NCNN cannot load."""
+    """TopK: pnnx (20261020) dies with SIGSEGV converting it."""
 
     def forward(self, x):
         return torch.topk(x.flatten(1), 5).values
