@@ -95,9 +95,12 @@ def run_cmd(device_name, models, suite, loops, warmup, threads, min_time_ms, pow
             finished.append(result)
             if result.status == "ok":
                 med = sorted(result.samples_ms)[len(result.samples_ms) // 2]
-                instr = f", {result.counters[0].instructions / 1e6:.1f} M instructions/iter" if result.counters else ""
-                err.print(f"[green]✓[/green] {result.model}: median {med:.1f} ms"
-                          f"{' (emulated wall time)' if result.board.emulated else ''}{instr}")
+                parts = [f"median {med:.1f} ms" + (" (emulated wall time)" if result.board.emulated else "")]
+                if result.counters:
+                    parts.append(f"{result.counters[-1].instructions / 1e6:.1f} M instructions/iteration")
+                if result.modeled_ms is not None:
+                    parts.append(f"modeled {result.modeled_ms:.1f} ms on {device.cpu} @ {device.clock_mhz} MHz")
+                err.print(f"[green]✓[/green] {result.model}: " + ", ".join(parts))
             else:
                 err.print(f"[red]✗ {result.model}: {result.error}[/red]")
 
