@@ -27,6 +27,7 @@ DEFAULT_ALPHA = 0.01  # real boards: two-sided significance level of the Mann-Wh
 
 OK, REGRESSION, IMPROVEMENT, MISSING, NOT_COMPARABLE = "ok", "regression", "improvement", "missing", "not comparable"
 COUNTERS, SIGNIFICANCE = "counters", "significance"
+MODELED_MS = "modeled ms"
 
 # What the emulated check compares: each per-iteration figure the counts give, by name.
 _COUNT_METRICS: tuple[tuple[str, Callable[[IterationCounts], int]], ...] = (
@@ -206,11 +207,18 @@ def _compare_counts(b: BaselineModel, r: RunResult, limit: float) -> ModelCheck:
         now = median_counts(r.counters)
         changes += [_change(name, get(b.counters), get(now), limit) for name, get in _COUNT_METRICS]
     if b.modeled_ms is not None:
-        changes.append(_change("modeled ms", b.modeled_ms, r.modeled_ms, limit))
+        changes.append(_change(MODELED_MS, b.modeled_ms, r.modeled_ms, limit))
     if not changes:
         return _not_comparable(b, limit, "no counters and no modeled latency: emulated wall time says nothing "
                                          "about the board, so there is nothing to compare")
     worse, better = [c for c in changes if c.worse], [c for c in changes if c.better]
+    counts_moved = any(c.worse or c.better for c in changes if c.metric != MODELED_MS)
+    if b.counters is not None and (worse or better) and not counts_moved:
+        # Modeled ms is a non-negative weighting of the counts: it cannot move alone unless the weights (the
+        # latency model's per-CPU constants) changed between the baseline and this run. Not the model's doing.
+        (moved,) = worse + better
+        return _not_comparable(b, limit, f"{moved.describe()} while every count held within ±{limit:g}%: the "
+                                         "latency model's constants changed since the baseline; save a new one")
     if worse:
         outcome, shown = REGRESSION, worse
     elif better:

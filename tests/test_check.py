@@ -136,6 +136,16 @@ def test_modeled_latency_alone_is_compared(data_dir):
     assert (check.outcome, [c.metric for c in check.changes]) == (REGRESSION, ["modeled ms"])
 
 
+def test_modeled_latency_moving_alone_means_the_latency_model_changed():
+    b = baseline_from_results("r0", [emulated(MODELS[0])])
+    recalibrated = dataclasses.replace(emulated(MODELS[0]), modeled_ms=120.0 * 1.04)
+    check = check_run(b, [recalibrated]).checks[0]
+    assert check.outcome == NOT_COMPARABLE and "latency model's constants changed" in check.detail
+    assert "modeled ms 120.0 -> 124.8 (+4.00%)" in check.detail
+    heavier = emulated(MODELS[0], scale=1.04)  # counts and modeled ms move together: the model's doing
+    assert check_run(b, [heavier]).checks[0].outcome == REGRESSION
+
+
 def test_counters_lost_or_never_there_is_not_comparable():
     b = baseline_from_results("r0", [emulated(MODELS[0])])
     check = check_run(b, [dataclasses.replace(emulated(MODELS[0]), counters=None)]).checks[0]
