@@ -315,14 +315,14 @@ def header_lines(report: CheckReport) -> list[str]:
 
 def to_markdown(report: CheckReport) -> str:
     """The summary for a pull request or $GITHUB_STEP_SUMMARY."""
-    from edgebench.report.markdown import _table
+    from edgebench.report.markdown import markdown_table
 
     icon = {0: "✅", 1: "❌", 2: "⚠️"}[report.exit_code]
     lines = [f"### {icon} edgebench check: {report.verdict}", ""]
     for line in header_lines(report):
         lines += [f"> **{line}**" if line == mismatch_warning(report) else line, ""]
     rows = [(m, f"**{o}**" if o != OK else o, *rest) for m, o, *rest in check_rows(report)]
-    lines += _table(HEADERS, rows)
+    lines += markdown_table(HEADERS, rows)
     lines += ["", "- Emulated targets: exact QEMU counts per iteration (and the modeled latency) within the "
                   "threshold. Real boards: a regression needs a significant Mann-Whitney U test on the raw samples "
                   "and a median shift beyond the minimum effect."]  # fmt: skip

@@ -8,7 +8,6 @@ with a clear error and never rewritten or deleted.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import secrets

@@ -17,7 +17,6 @@ from pathlib import Path
 import ncnn
 import onnx
 import onnxruntime
-import onnxsim
 import torch
 
 from edgebench.errors import EdgebenchError

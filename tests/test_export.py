@@ -1,9 +1,7 @@
 """Export: source resolution, converter selection, error paths, and whole exports of small user models."""
 
 import json
-import os
 import stat
-import sys
 from pathlib import Path
 
 import onnx

@@ -23,12 +23,12 @@ from edgebench.check import (
     to_markdown,
 )
 from edgebench.cli import main
-from edgebench.cli.results_cmd import STORE_OPTION, _FIRST_RUN_HINT, _existing_store
+from edgebench.cli.stored_runs import STORE_OPTION, load_run
 from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.result import RunResult
 from edgebench.serde import to_dict
-from edgebench.store import RunInfo, default_store_path
+from edgebench.store import RunInfo
 
 _SELECT_OPTIONS = (
     click.option("--suite", help="Only the models of this suite (e.g. paper: the FD-MobileNet paper's nine)."),
@@ -173,25 +173,9 @@ def _print_report(report: CheckReport) -> None:
 
 
 def _load_run(store_path: Path | None, device: str | None, run_id: str | None) -> tuple[RunInfo, list[RunResult]]:
-    store = _existing_store(store_path)
-    if store is None:
-        raise EdgebenchError(f"no results store at {store_path or default_store_path()} yet", _FIRST_RUN_HINT)
-    with store:
-        if run_id:
-            run = store.run(run_id)
-            if device and run.device != device:
-                raise EdgebenchError(f"run {run.id} was on {run.device}, not {device}")
-        elif not device:
-            raise EdgebenchError("which run? give --device (its latest run) or --run")
-        else:
-            run = store.latest_run(device)
-            if run is None:
-                raise EdgebenchError(f"no runs stored for device {device} in {store.path}", _FIRST_RUN_HINT)
-        results = store.results(run.id)
-    if not results:
-        raise EdgebenchError(f"run {run.id} has no results stored",
-                             "it may have been interrupted before its first model finished")
-    return run, results
+    if not (run_id or device):
+        raise EdgebenchError("which run? give --device (its latest run) or --run")
+    return load_run(store_path, device, run_id)
 
 
 def _selected(suite: str | None, models: tuple[str, ...]) -> list[str]:

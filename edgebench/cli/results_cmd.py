@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgebench.cli import main
+from edgebench.cli.stored_runs import FIRST_RUN_HINT, STORE_OPTION, existing_store, load_run
 from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.report.markdown import to_markdown
@@ -18,20 +19,7 @@ from edgebench.report.rows import BASIS_LABELS
 from edgebench.report.table import render_table
 from edgebench.report.tabular import paper_to_csv, to_csv, to_json
 from edgebench.serde import to_dict
-from edgebench.store import Store, default_store_path
-
-STORE_OPTION = click.option(
-    "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
-    help="Results store file (default: results.sqlite3 in the data dir; EDGEBENCH_DATA moves it).",
-)  # fmt: skip
-_FIRST_RUN_HINT = "run a model first, e.g. `edgebench run --device imx6`"
-
-
-def _existing_store(path: Path | None) -> Store | None:
-    """The store, or None when there is no file yet (reading never creates one)."""
-    path = path or default_store_path()
-    return Store(path) if path.exists() else None
-
+from edgebench.store import default_store_path
 
 @main.command("results")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most N runs.")
@@ -47,7 +35,7 @@ def results_cmd(limit, device, store_path, as_json):
       edgebench results --device imx6 --limit 5
       edgebench results --json
     """
-    store = _existing_store(store_path)
+    store = existing_store(store_path)
     runs = []
     if store is not None:
         with store:
@@ -57,7 +45,7 @@ def results_cmd(limit, device, store_path, as_json):
         return
     if not runs:
         where = store_path or default_store_path()
-        err.print(f"no runs stored{f' for device {device}' if device else ''} in {where} yet; {_FIRST_RUN_HINT}")
+        err.print(f"no runs stored{f' for device {device}' if device else ''} in {where} yet; {FIRST_RUN_HINT}")
         return
     table = Table(title=f"Runs in {store_path or default_store_path()}", title_justify="left")
     for header in ("Run", "Started (UTC)", "Device", "Models", "Ok", "Failed", "Measured", "Emulated", "Modeled"):
@@ -102,21 +90,7 @@ def report_cmd(run_id, fmt, as_json, out_file, plot_file, paper, device, store_p
         fmt = "json"
     if plot_file is not None and plot_file.suffix.lower() != ".png":
         raise EdgebenchError(f"--plot writes a PNG; {plot_file} does not end in .png")
-    store = _existing_store(store_path)
-    if store is None:
-        raise EdgebenchError(f"no results store at {store_path or default_store_path()} yet", _FIRST_RUN_HINT)
-    with store:
-        if run_id:
-            run = store.run(run_id)
-        else:
-            run = store.latest_run(device)
-            if run is None:
-                raise EdgebenchError(f"no runs stored{f' for device {device}' if device else ''} in {store.path}",
-                                     _FIRST_RUN_HINT)
-        results = store.results(run.id)
-    if not results:
-        raise EdgebenchError(f"run {run.id} has no results stored", "it may have been interrupted before its "
-                             "first model finished; `edgebench results` lists the others")
+    run, results = load_run(store_path, device, run_id)
     report = build_report(run, results, paper=paper)
     if paper and not has_paper_models(report.rows):
         err.print("[yellow]none of the paper's nine models is in this run: the comparison is empty "

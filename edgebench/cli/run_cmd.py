@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from edgebench.cli import main
-from edgebench.cli.results_cmd import STORE_OPTION
+from edgebench.cli.stored_runs import STORE_OPTION
 from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.result import RunResult, RunSettings
