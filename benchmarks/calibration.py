@@ -433,7 +433,7 @@ def write_outputs(cals: list[CpuCalibration], command: str) -> str:
              f"Held out of every fit: {', '.join(HELD_OUT)}. The split chosen before any fit also held out "
              f"{', '.join(sorted(set(FIRST_HELD_OUT) - set(HELD_OUT)))}, which left one int8 model in the fit set; "
              "each CPU's section shows what that split gave.", "",
-             f"Form chosen per CPU, before looking at held-out models: the simplest candidate meeting the goal on "
+             "Form chosen per CPU, before looking at held-out models: the simplest candidate meeting the goal on "
              "the fit set (LOO median <= 10 %, max <= 25 %, rank order exact), else the simplest meeting the error "
              "goals, else the smallest LOO max error.", "",
              "Limits: the published figures come from whatever NCNN version the board's row was measured with, the "
