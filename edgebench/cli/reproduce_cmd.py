@@ -32,7 +32,9 @@ STUDIES = {
 @click.option("--devices", "devices_file", type=click.Path(dir_okay=False, path_type=Path),
               help="A devices.yaml to use instead of the usual lookup.")
 @STORE_OPTION
-def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_root, devices_file, store_path):
+@click.option("--json", "as_json", is_flag=True, help="Print results.json on stdout instead of the tables.")
+def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_root, devices_file, store_path,
+                  as_json):
     """Reproduce a paper's latency claims: export, build, run, count, model, report.
 
     For fd-mobilenet: the FD-MobileNet paper's Table 4 (i.MX6, one Cortex-A9 at 800 MHz, NCNN) says
@@ -80,7 +82,10 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
         run, results = store.run(run_id), store.results(run_id)
 
     report = build_report(run, results, paper=True)
-    render_table(report, stdout_console())
+    if as_json:
+        click.echo(to_json(report), nl=False)
+    else:
+        render_table(report, stdout_console())
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(
         f"Made by `edgebench reproduce {study} --device {device.name}` (run {run_id}).\n\n" + to_markdown(report))
