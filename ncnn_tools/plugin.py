@@ -8,6 +8,9 @@ JSON line per closed iteration to a file. It needs Debian's `qemu-user` (plugin 
     lib = build_plugin()
     cmd = ["qemu-arm", "-cpu", "cortex-a9", *plugin_args(out, IMX6_CACHES), runner, ...]
     counts = parse_counts(out)          # list[IterationCounts], one per timed iteration, in order
+
+With `plugin_args(..., symbols=True)` the plugin also attributes the timed windows' counts to the guest
+functions (ELF symbols) holding the PC: `parse_function_counts(out)` -> list[FunctionCounts].
 """
 
 from __future__ import annotations
@@ -136,11 +139,12 @@ def build_plugin(qemu: str = "qemu-arm") -> Path:
 
 
 def plugin_args(out_file: str | os.PathLike, caches: CacheConfig | None = IMX6_CACHES, *,
-                lib: Path | None = None) -> list[str]:
+                lib: Path | None = None, symbols: bool = False) -> list[str]:
     """The `-plugin lib.so,out=FILE,...` part of a qemu-arm/qemu-aarch64 command line.
 
     `caches=None` turns the cache model off (then the *_misses fields are absent and parse_counts refuses
-    the file): only for measuring what the model costs.
+    the file): only for measuring what the model costs. `symbols=True` adds the per-function record
+    (parse_function_counts); without it the output is exactly what it was before that mode existed.
     """
     out = str(out_file)
     if "," in out:  # QEMU splits plugin arguments on commas, with no escape
@@ -153,6 +157,8 @@ def plugin_args(out_file: str | os.PathLike, caches: CacheConfig | None = IMX6_C
             geometry: CacheGeometry = getattr(caches, name)
             geometry.validate(name)
             parts.append(f"{name}={geometry.arg()}")
+    if symbols:
+        parts.append("symbols=on")
     return ["-plugin", ",".join(parts)]
 
 
@@ -215,6 +221,57 @@ def parse_counts(path: str | os.PathLike) -> list[IterationCounts]:
     return counts
 
 
+@dataclass(frozen=True)
+class FunctionCounts:
+    """One guest function's share of the timed windows (symbols=on), summed over `iterations` of them."""
+
+    name: str | None  # the ELF symbol (mangled); None = code no symbol covers (e.g. QEMU's kuser helpers)
+    address: int | None
+    iterations: int
+    instructions: int
+    bytes_loaded: int
+    bytes_stored: int
+    l1d_misses: int
+    l1i_misses: int
+    l2_misses: int
+
+
+_FUNCTION_FIELDS = ("instructions", "bytes_loaded", "bytes_stored", "l1d_misses", "l1i_misses", "l2_misses")
+
+
+def parse_function_counts(path: str | os.PathLike) -> list[FunctionCounts]:
+    """Per-function totals over every timed iteration of a complete symbols=on counts file.
+
+    Checked against the windows: every field summed over the functions must equal the same field summed
+    over the iterations (the plugin attributes every counted event to exactly one function).
+    """
+    path = Path(path)
+    windows = parse_counts(path)  # the file is complete and consistent, or a clear error
+    records = [r for r in _records(path) if r["kind"] == "functions"]
+    if not records:
+        raise EdgebenchError(f"{path}: no per-function counts: counted without symbols=on",
+                             hint="count with plugin_args(..., symbols=True)")
+    record = records[-1]
+    if record.get("symbols") == 0:
+        raise EdgebenchError(f"{path}: the counted program has no function symbols (stripped?)",
+                             hint="count an unstripped build of the runner")
+    if record.get("iterations") != len(windows):
+        raise EdgebenchError(f"{path}: per-function counts cover {record.get('iterations')} iteration(s), "
+                             f"the windows {len(windows)}")
+    try:
+        functions = [FunctionCounts(name=f["name"], address=f["address"], iterations=len(windows),
+                                    **{k: int(f[k]) for k in _FUNCTION_FIELDS}) for f in record["functions"]]
+    except (KeyError, TypeError, ValueError):
+        raise EdgebenchError(f"{path}: malformed per-function record (counted with the cache model off?)") from None
+    for field in _FUNCTION_FIELDS:
+        by_function = sum(getattr(f, field) for f in functions)
+        by_window = sum(getattr(w, field) for w in windows)
+        if by_function != by_window:
+            raise EdgebenchError(f"{path}: {field} summed over functions ({by_function}) differs from the "
+                                 f"windows' total ({by_window})")
+    return functions
+
+
 @dataclass
 class CountedRun:
     """One program run under QEMU with the plugin: its exit status and output, and the counts file."""
@@ -227,7 +284,7 @@ class CountedRun:
 
 def run_counted(qemu_cmd: Sequence[str], program: Sequence[str], counts_file: str | os.PathLike,
                 caches: CacheConfig | None = IMX6_CACHES, *, env: Mapping[str, str] | None = None,
-                timeout: float = 3600) -> CountedRun:
+                timeout: float = 3600, symbols: bool = False) -> CountedRun:
     """Run `program` under `qemu_cmd` (e.g. ["qemu-arm", "-cpu", "cortex-a9"]) with the counting plugin.
 
     A QEMU that cannot load the plugin, or a plugin that refuses to start, is a clear error here; whether
@@ -236,7 +293,7 @@ def run_counted(qemu_cmd: Sequence[str], program: Sequence[str], counts_file: st
     require_plugin_support(qemu_cmd[0])
     counts_file = Path(counts_file)
     counts_file.unlink(missing_ok=True)
-    args = plugin_args(counts_file, caches, lib=build_plugin(qemu_cmd[0]))
+    args = plugin_args(counts_file, caches, lib=build_plugin(qemu_cmd[0]), symbols=symbols)
     proc = subprocess.run([*qemu_cmd, *args, *program], capture_output=True, text=True, timeout=timeout,
                           env=None if env is None else dict(env))
     if proc.returncode != 0 and not counts_file.exists():

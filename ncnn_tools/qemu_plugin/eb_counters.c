@@ -12,7 +12,8 @@
  * Build: gcc -shared -fPIC -O2 eb_counters.c -o eb_counters.so  (no QEMU header: Debian ships none, so the
  * few v1 types and functions used are declared below; the qemu-arm/qemu-aarch64 binaries export them).
  * Run:   qemu-arm -cpu cortex-a9 -plugin eb_counters.so,out=FILE[,l1d=BYTES:WAYS:LINE][,l1i=...][,l2=...]
- *        [,cache=off] PROGRAM ...
+ *        [,cache=off][,symbols=on] PROGRAM ...
+ * symbols=on adds one record at the end: the windows' counts per guest function (ELF STT_FUNC symbols).
  * See README.md next to this file for the record format and the instruction classes.
  */
 #include <elf.h>
@@ -363,33 +364,83 @@ static void through_l2(struct cache *l1, uint64_t *l1_misses, uint64_t addr)
     }
 }
 
-static void on_mem(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
-{
-    (void)vcpu, (void)udata;
-    if (!in_window)
-        return;
-    uint64_t size = 1ull << qemu_plugin_mem_size_shift(info);
-    if (qemu_plugin_mem_is_store(info))
-        live.bytes_stored += size;
-    else
-        live.bytes_loaded += size;
-    if (!cache_on)
-        return;
-    uint64_t first = vaddr >> l1d.line_shift, last = (vaddr + size - 1) >> l1d.line_shift;
-    for (uint64_t line = first; line <= last; line++)
-        through_l2(&l1d, &live.l1d_misses, line << l1d.line_shift);
-}
+/*
+ * symbols=on: the same counts attributed to the guest function (ELF STT_FUNC symbol) holding the PC. The
+ * function is looked up once per instruction at translation time; instructions are per-block inline adds
+ * into fn_insns[function] (like the class counts), memory and fetch callbacks carry the function index in
+ * their userdata. Index n_functions collects code no symbol covers (QEMU's kuser helpers, a stripped part).
+ */
+struct function {
+    uint64_t start, end; /* [start, end) */
+    const char *name;
+};
+struct function_counts {
+    uint64_t instructions, bytes_loaded, bytes_stored, l1d_misses, l1i_misses, l2_misses;
+};
+static bool symbols_on;
+static struct function *functions;
+static size_t n_functions;
+static uint64_t *fn_insns, *fn_insns_at_begin; /* n_functions + 1 each; fn_insns grow always (inline ops) */
+static struct function_counts *fn_totals;        /* summed over closed windows */
+static uint64_t fn_windows;
 
-/* udata = the L1I line address fetched, low bit set when the instruction spills into the next line. */
-static void on_fetch(unsigned int vcpu, void *udata)
+/* An L1I fetch site when attributing: the line (low bit = spills into the next line) and its function. */
+struct fetch_site {
+    uint64_t line;
+    uint64_t function;
+};
+
+static void on_mem(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
 {
     (void)vcpu;
     if (!in_window)
         return;
-    uint64_t v = (uint64_t)(uintptr_t)udata, addr = v & ~1ull;
+    uint64_t size = 1ull << qemu_plugin_mem_size_shift(info);
+    bool store = qemu_plugin_mem_is_store(info);
+    if (store)
+        live.bytes_stored += size;
+    else
+        live.bytes_loaded += size;
+    uint64_t l1d_before = live.l1d_misses, l2_before = live.l2_misses;
+    if (cache_on) {
+        uint64_t first = vaddr >> l1d.line_shift, last = (vaddr + size - 1) >> l1d.line_shift;
+        for (uint64_t line = first; line <= last; line++)
+            through_l2(&l1d, &live.l1d_misses, line << l1d.line_shift);
+    }
+    if (symbols_on) {
+        struct function_counts *f = &fn_totals[(uintptr_t)udata];
+        *(store ? &f->bytes_stored : &f->bytes_loaded) += size;
+        f->l1d_misses += live.l1d_misses - l1d_before;
+        f->l2_misses += live.l2_misses - l2_before;
+    }
+}
+
+/* v = the L1I line address fetched, low bit set when the instruction spills into the next line. */
+static void fetch(uint64_t v)
+{
+    uint64_t addr = v & ~1ull;
     through_l2(&l1i, &live.l1i_misses, addr);
     if (v & 1)
         through_l2(&l1i, &live.l1i_misses, addr + l1i.line);
+}
+
+static void on_fetch(unsigned int vcpu, void *udata)
+{
+    (void)vcpu;
+    if (in_window)
+        fetch((uint64_t)(uintptr_t)udata);
+}
+
+static void on_fetch_attributed(unsigned int vcpu, void *udata)
+{
+    (void)vcpu;
+    if (!in_window)
+        return;
+    const struct fetch_site *site = udata;
+    uint64_t l1i_before = live.l1i_misses, l2_before = live.l2_misses;
+    fetch(site->line);
+    fn_totals[site->function].l1i_misses += live.l1i_misses - l1i_before;
+    fn_totals[site->function].l2_misses += live.l2_misses - l2_before;
 }
 
 /*
@@ -414,42 +465,122 @@ static int by_addr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void load_mapping_symbols(void)
+static int by_start(const void *a, const void *b)
+{
+    const struct function *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->end > y->end ? -1 : x->end < y->end; /* the widest first: it survives deduplication */
+}
+
+/* One symbol of either ELF class, as the collectors below need it. */
+struct symbol {
+    const char *name;
+    uint64_t value, size;
+    unsigned type, bind, shndx;
+};
+
+static void collect_mark(const struct symbol *sym, uint64_t bias)
+{
+    const char *name = sym->name;
+    if (name[0] == '$' && (name[1] == 'a' || name[1] == 't' || name[1] == 'd') && (name[2] == 0 || name[2] == '.'))
+        marks[n_marks++] = (struct mode_mark){sym->value + bias, name[1]};
+}
+
+static void collect_function(const struct symbol *sym, uint64_t bias, bool arm)
+{
+    if (sym->type != STT_FUNC || sym->shndx == SHN_UNDEF || !sym->name[0])
+        return;
+    uint64_t start = (arm ? sym->value & ~1ull : sym->value) + bias; /* bit 0 = Thumb on ARM */
+    functions[n_functions++] = (struct function){start, start + sym->size, strdup(sym->name)};
+}
+
+/* Sorted by start, aliases (same start) reduced to the first name; a size-0 symbol (some hand-written
+ * assembly) extends to the next function's start. */
+static void finish_functions(void)
+{
+    qsort(functions, n_functions, sizeof *functions, by_start);
+    size_t kept = 0;
+    for (size_t i = 0; i < n_functions; i++) {
+        if (kept && functions[kept - 1].start == functions[i].start)
+            continue;
+        functions[kept++] = functions[i];
+    }
+    n_functions = kept;
+    for (size_t i = 0; i < n_functions; i++)
+        if (functions[i].end == functions[i].start)
+            functions[i].end = i + 1 < n_functions ? functions[i + 1].start : UINT64_MAX;
+    fn_insns = calloc(n_functions + 1, sizeof *fn_insns);
+    fn_insns_at_begin = calloc(n_functions + 1, sizeof *fn_insns_at_begin);
+    fn_totals = calloc(n_functions + 1, sizeof *fn_totals);
+}
+
+/* The guest binary's symbol table (ELF32 or ELF64): ARM mapping symbols for A32/T32, and with symbols=on
+ * its functions. Called once, at the first translation (the binary's path is only known once a vCPU runs). */
+static void load_guest_symbols(void)
 {
     const char *path = qemu_plugin_path_to_binary();
     FILE *f = path ? fopen(path, "rb") : NULL;
-    if (!f)
-        return;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    uint8_t *elf = len > (long)sizeof(Elf32_Ehdr) ? malloc((size_t)len) : NULL;
-    bool ok = elf && fseek(f, 0, SEEK_SET) == 0 && fread(elf, 1, (size_t)len, f) == (size_t)len;
-    fclose(f);
-    const Elf32_Ehdr *eh = (const Elf32_Ehdr *)elf;
-    if (!ok || memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS32 ||
-        eh->e_machine != EM_ARM || eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf32_Shdr) > (uint64_t)len) {
-        free(elf);
-        return;
+    uint8_t *elf = NULL;
+    long len = 0;
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        len = ftell(f);
+        elf = len > (long)sizeof(Elf64_Ehdr) ? malloc((size_t)len) : NULL;
+        if (elf && (fseek(f, 0, SEEK_SET) != 0 || fread(elf, 1, (size_t)len, f) != (size_t)len)) {
+            free(elf);
+            elf = NULL;
+        }
+        fclose(f);
     }
-    uint64_t bias = qemu_plugin_entry_code() - eh->e_entry; /* 0 unless position-independent */
-    const Elf32_Shdr *sh = (const Elf32_Shdr *)(elf + eh->e_shoff);
-    for (unsigned s = 0; s < eh->e_shnum; s++) {
-        if (sh[s].sh_type != SHT_SYMTAB || sh[s].sh_link >= eh->e_shnum)
+    const Elf32_Ehdr *e32 = (const Elf32_Ehdr *)elf;
+    const Elf64_Ehdr *e64 = (const Elf64_Ehdr *)elf;
+    bool wide = elf && e32->e_ident[EI_CLASS] == ELFCLASS64;
+    uint64_t shoff = !elf ? 0 : wide ? e64->e_shoff : e32->e_shoff;
+    unsigned shnum = !elf ? 0 : wide ? e64->e_shnum : e32->e_shnum;
+    size_t shsize = wide ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr), symsize = wide ? sizeof(Elf64_Sym) : sizeof(Elf32_Sym);
+    if (!elf || memcmp(e32->e_ident, ELFMAG, SELFMAG) || shoff + (uint64_t)shnum * shsize > (uint64_t)len)
+        shnum = 0;
+    bool arm = elf && e32->e_machine == EM_ARM && !wide;
+    uint64_t bias = shnum ? qemu_plugin_entry_code() - (wide ? e64->e_entry : e32->e_entry) : 0; /* 0 unless PIE */
+    for (unsigned s = 0; s < shnum; s++) {
+        const uint8_t *sh = elf + shoff + s * shsize;
+        uint32_t type = wide ? ((const Elf64_Shdr *)sh)->sh_type : ((const Elf32_Shdr *)sh)->sh_type;
+        uint32_t link = wide ? ((const Elf64_Shdr *)sh)->sh_link : ((const Elf32_Shdr *)sh)->sh_link;
+        if (type != SHT_SYMTAB || link >= shnum)
             continue;
-        const Elf32_Shdr *strs = &sh[sh[s].sh_link];
-        if (sh[s].sh_offset + (uint64_t)sh[s].sh_size > (uint64_t)len ||
-            strs->sh_offset + (uint64_t)strs->sh_size > (uint64_t)len)
+        const uint8_t *strsh = elf + shoff + link * shsize;
+        uint64_t off = wide ? ((const Elf64_Shdr *)sh)->sh_offset : ((const Elf32_Shdr *)sh)->sh_offset;
+        uint64_t size = wide ? ((const Elf64_Shdr *)sh)->sh_size : ((const Elf32_Shdr *)sh)->sh_size;
+        uint64_t stroff = wide ? ((const Elf64_Shdr *)strsh)->sh_offset : ((const Elf32_Shdr *)strsh)->sh_offset;
+        uint64_t strsize = wide ? ((const Elf64_Shdr *)strsh)->sh_size : ((const Elf32_Shdr *)strsh)->sh_size;
+        if (off + size > (uint64_t)len || stroff + strsize > (uint64_t)len)
             continue;
-        const Elf32_Sym *sym = (const Elf32_Sym *)(elf + sh[s].sh_offset);
-        size_t n = sh[s].sh_size / sizeof *sym;
-        marks = realloc(marks, (n_marks + n) * sizeof *marks);
+        size_t n = size / symsize;
+        if (arm)
+            marks = realloc(marks, (n_marks + n) * sizeof *marks);
+        if (symbols_on)
+            functions = realloc(functions, (n_functions + n) * sizeof *functions);
         for (size_t i = 0; i < n; i++) {
-            if (sym[i].st_name >= strs->sh_size)
+            const uint8_t *raw = elf + off + i * symsize;
+            struct symbol sym;
+            uint32_t name;
+            if (wide) {
+                const Elf64_Sym *x = (const Elf64_Sym *)raw;
+                name = x->st_name, sym.value = x->st_value, sym.size = x->st_size;
+                sym.type = ELF64_ST_TYPE(x->st_info), sym.bind = ELF64_ST_BIND(x->st_info), sym.shndx = x->st_shndx;
+            } else {
+                const Elf32_Sym *x = (const Elf32_Sym *)raw;
+                name = x->st_name, sym.value = x->st_value, sym.size = x->st_size;
+                sym.type = ELF32_ST_TYPE(x->st_info), sym.bind = ELF32_ST_BIND(x->st_info), sym.shndx = x->st_shndx;
+            }
+            if (name >= strsize)
                 continue;
-            const char *name = (const char *)elf + strs->sh_offset + sym[i].st_name;
-            if (name[0] == '$' && (name[1] == 'a' || name[1] == 't' || name[1] == 'd') &&
-                (name[2] == 0 || name[2] == '.'))
-                marks[n_marks++] = (struct mode_mark){sym[i].st_value + bias, name[1]};
+            sym.name = (const char *)elf + stroff + name;
+            if (arm)
+                collect_mark(&sym, bias);
+            if (symbols_on)
+                collect_function(&sym, bias, arm);
         }
     }
     free(elf);
@@ -457,6 +588,22 @@ static void load_mapping_symbols(void)
     qsort(marks, n_marks, sizeof *marks, by_addr);
     if (n_marks)
         mode_source = "elf-mapping-symbols";
+    if (symbols_on)
+        finish_functions();
+}
+
+/* The index of the function holding addr, or n_functions when no symbol covers it. */
+static uint64_t function_at(uint64_t addr)
+{
+    size_t lo = 0, hi = n_functions;
+    while (lo < hi) { /* first function starting above addr */
+        size_t mid = (lo + hi) / 2;
+        if (functions[mid].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo && addr < functions[lo - 1].end ? lo - 1 : n_functions;
 }
 
 /* 1 = Thumb, 0 = ARM, -1 = unknown (no mapping symbol covers addr). */
@@ -477,11 +624,6 @@ static int mapped_mode(uint64_t addr)
 
 static bool tb_is_thumb(struct qemu_plugin_tb *tb, size_t n)
 {
-    static bool symbols_loaded;
-    if (!symbols_loaded) { /* the binary's path is only known once a vCPU runs */
-        symbols_loaded = true;
-        load_mapping_symbols();
-    }
     int mapped = mapped_mode(qemu_plugin_tb_vaddr(tb));
     if (mapped >= 0)
         return mapped;
@@ -516,26 +658,51 @@ static enum insn_class classify(const struct qemu_plugin_insn *insn, bool thumb)
     return thumb ? classify_t32(lo, hi) : classify_a32(hi << 16 | lo);
 }
 
+/* symbols=on: one inline add per run of consecutive instructions of one function (a block rarely spans two). */
+static void attribute_instructions(struct qemu_plugin_tb *tb, const uint64_t *fn_of, size_t n)
+{
+    for (size_t i = 0, run = 1; i < n; i++, run++)
+        if (i + 1 == n || fn_of[i + 1] != fn_of[i]) {
+            qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &fn_insns[fn_of[i]], run);
+            run = 0;
+        }
+}
+
 static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
+    static bool symbols_loaded;
+    if (!symbols_loaded) { /* the binary's path is only known once a vCPU runs */
+        symbols_loaded = true;
+        load_guest_symbols();
+    }
     size_t n = qemu_plugin_tb_n_insns(tb);
     uint64_t per_class[N_CLASSES] = {0};
+    uint64_t *fn_of = symbols_on ? malloc(n * sizeof *fn_of) : NULL;
     bool thumb = !is_aarch64 && tb_is_thumb(tb, n);
     uint64_t last_line = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        uint64_t va = qemu_plugin_insn_vaddr(insn);
+        if (fn_of)
+            fn_of[i] = function_at(va);
         per_class[classify(insn, thumb)]++;
-        qemu_plugin_register_vcpu_mem_cb(insn, on_mem, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, NULL);
+        qemu_plugin_register_vcpu_mem_cb(insn, on_mem, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
+                                         fn_of ? (void *)(uintptr_t)fn_of[i] : NULL);
         if (!cache_on)
             continue;
         /* One fetch per new L1I line: repeated fetches of the most recent line change no LRU state. */
-        uint64_t va = qemu_plugin_insn_vaddr(insn);
         uint64_t first = va >> l1i.line_shift, end = (va + qemu_plugin_insn_size(insn) - 1) >> l1i.line_shift;
         if (first != last_line || end != last_line) {
             uint64_t start = first != last_line ? first : end;
             uintptr_t ud = (uintptr_t)(start << l1i.line_shift) | (end != start);
-            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_fetch, QEMU_PLUGIN_CB_NO_REGS, (void *)ud);
+            if (fn_of) { /* kept for the life of the translation: QEMU 7.2 has no per-block free hook */
+                struct fetch_site *site = malloc(sizeof *site);
+                *site = (struct fetch_site){ud, fn_of[i]};
+                qemu_plugin_register_vcpu_insn_exec_cb(insn, on_fetch_attributed, QEMU_PLUGIN_CB_NO_REGS, site);
+            } else {
+                qemu_plugin_register_vcpu_insn_exec_cb(insn, on_fetch, QEMU_PLUGIN_CB_NO_REGS, (void *)ud);
+            }
         }
         last_line = end;
     }
@@ -543,6 +710,9 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     for (int c = 0; c < N_CLASSES; c++)
         if (per_class[c])
             qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &live.insns[c], per_class[c]);
+    if (fn_of)
+        attribute_instructions(tb, fn_of, n);
+    free(fn_of);
 }
 
 static void window_begin(uint64_t iteration)
@@ -558,6 +728,8 @@ static void window_begin(uint64_t iteration)
     /* Written now so that a death inside the window leaves a trace of which iteration never ended. */
     emit("{\"kind\":\"begin\",\"iteration\":%" PRIu64 "}", iteration);
     at_begin = live;
+    if (symbols_on)
+        memcpy(fn_insns_at_begin, fn_insns, (n_functions + 1) * sizeof *fn_insns);
 }
 
 static void window_end(uint64_t iteration)
@@ -589,6 +761,55 @@ static void window_end(uint64_t iteration)
          iteration, total, d.insns[C_SIMD_FP], d.insns[C_INTEGER], d.insns[C_LOAD], d.insns[C_STORE],
          d.insns[C_BRANCH], d.bytes_loaded, d.bytes_stored, misses);
     windows_closed++;
+    if (symbols_on) {
+        for (size_t i = 0; i <= n_functions; i++)
+            fn_totals[i].instructions += fn_insns[i] - fn_insns_at_begin[i];
+        fn_windows++;
+    }
+}
+
+/* JSON string body: symbol names are plain identifiers, but nothing in a binary is trusted to be. */
+static void put_json_string(const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\')
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+/* symbols=on, at the end of the timed section: per-function totals over all closed windows, one record. */
+static void emit_functions(void)
+{
+    fprintf(out, "{\"kind\":\"functions\",\"iterations\":%" PRIu64 ",\"symbols\":%zu,\"functions\":[", fn_windows,
+            n_functions);
+    bool first = true;
+    for (size_t i = 0; i <= n_functions; i++) {
+        const struct function_counts *c = &fn_totals[i];
+        if (!(c->instructions | c->bytes_loaded | c->bytes_stored | c->l1d_misses | c->l1i_misses | c->l2_misses))
+            continue;
+        fputs(first ? "{\"name\":" : ",{\"name\":", out);
+        first = false;
+        if (i < n_functions) {
+            put_json_string(functions[i].name);
+            fprintf(out, ",\"address\":%" PRIu64, functions[i].start);
+        } else {
+            fputs("null,\"address\":null", out); /* code no symbol covers */
+        }
+        fprintf(out, ",\"instructions\":%" PRIu64 ",\"bytes_loaded\":%" PRIu64 ",\"bytes_stored\":%" PRIu64,
+                c->instructions, c->bytes_loaded, c->bytes_stored);
+        if (cache_on)
+            fprintf(out, ",\"l1d_misses\":%" PRIu64 ",\"l1i_misses\":%" PRIu64 ",\"l2_misses\":%" PRIu64 "}",
+                    c->l1d_misses, c->l1i_misses, c->l2_misses);
+        else
+            fputs(",\"l1d_misses\":null,\"l1i_misses\":null,\"l2_misses\":null}", out);
+    }
+    fputs("]}\n", out);
+    fflush(out);
 }
 
 static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint64_t a1, uint64_t a2,
@@ -603,9 +824,12 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint
         window_end(a3);
     else if (a2 == 3 && in_window)
         emit_error("the timed section ended while an iteration was still open");
-    else if (a2 == 3)
+    else if (a2 == 3) {
+        if (symbols_on)
+            emit_functions();
         emit("{\"kind\":\"done\",\"windows\":%" PRIu64 ",\"arm_state_from\":\"%s\"}", windows_closed,
              is_aarch64 ? "a64" : mode_source);
+    }
 }
 
 static void on_vcpu_init(qemu_plugin_id_t id, unsigned int vcpu)
@@ -677,11 +901,13 @@ EB_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, 
             ok = parse_geometry(a + 3, &l2);
         else if (!strcmp(a, "cache=on") || !strcmp(a, "cache=off"))
             cache_on = !strcmp(a, "cache=on");
+        else if (!strcmp(a, "symbols=on") || !strcmp(a, "symbols=off"))
+            symbols_on = !strcmp(a, "symbols=on");
         else
             ok = false;
         if (!ok) {
             snprintf(msg, sizeof msg, "bad argument '%s' (expected out=FILE, l1d|l1i|l2=BYTES:WAYS:LINE, "
-                     "cache=on|off)", a);
+                     "cache=on|off, symbols=on|off)", a);
             return fail(msg);
         }
     }

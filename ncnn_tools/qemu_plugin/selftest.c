@@ -35,7 +35,7 @@ static float src[4] __attribute__((aligned(16))) = {1.0f, 2.0f, 3.0f, 4.0f};
 static uint32_t sink;
 uint32_t sweep_buf[(4 << 20) / 4]; /* not static: GCC would fold reads of a never-written static to 0 */
 
-static void kernel(uint32_t trips)
+__attribute__((noinline)) static void kernel(uint32_t trips) /* its own symbol: the symbols=on test */
 {
 #if defined(__aarch64__)
     __asm__ volatile("1:\n"
