@@ -1,6 +1,6 @@
 """Refit the modeled-latency constants from scratch and write the fit report.
 
-1. Count: every NCNN reference param (../shared/reference/ncnn-benchmark/*.param, generated zero weights)
+1. Count: every NCNN reference param (ncnn_tools/reference_models/*.param, generated zero weights)
    runs once under QEMU with the counting plugin per calibrated CPU (qemu-arm -cpu cortex-a9 with the imx6
    cache geometry; qemu-aarch64 -cpu cortex-a53 / cortex-a72 with rpi3 / rpi4's), 1 warm-up + 1 timed
    iteration, 1 thread; the timed iteration's counts go to benchmarks/calibration_counts.json, keyed by
@@ -38,10 +38,11 @@ from edgebench import latency_model as lm
 from edgebench.devices import PACKAGED_DEVICES, Device, parse_devices_file
 from edgebench.errors import EdgebenchError
 from edgebench.result import IterationCounts
+from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-REFERENCE = REPO.parent / "shared" / "reference" / "ncnn-benchmark"
+REFERENCE = REFERENCE_DIR
 COUNTS_FILE = HERE / "calibration_counts.json"
 REPORT_FILE = HERE / "calibration_report.md"
 COUNTS_SCHEMA = "edgebench-calibration-counts/1"

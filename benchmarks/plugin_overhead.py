@@ -32,8 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edgebench.ncnn_tools import plugin
+from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ncnn-benchmark"
+REFERENCE = REFERENCE_DIR
 CONDITIONS = ("bare", "no-cache", "cache")
 
 

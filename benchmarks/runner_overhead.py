@@ -20,8 +20,9 @@ from edgebench.ncnn_tools.local_run import run_runner
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.paths import cache_dir
 from edgebench.result import RunSettings
+from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ncnn-benchmark"
+REFERENCE = REFERENCE_DIR
 BARE_SOURCE = Path(__file__).resolve().parents[1] / "ncnn_tools" / "bare_loop" / "bare_loop.cpp"
 
 
@@ -45,7 +46,7 @@ def bare_samples(exe: Path, param: Path, shape: tuple[int, int, int], warmup: in
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="mobilenet", help="a param in ../shared/reference/ncnn-benchmark/")
+    parser.add_argument("--model", default="mobilenet", help="a param in ncnn_tools/reference_models/")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--loops", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)

@@ -2,7 +2,7 @@
 
 A switched-off layer still links, but a .param naming it fails to load, and a kept layer that creates it
 internally crashes at run time, so the keep-list is derived, not guessed:
-- every layer type in NCNN's own benchmark models (../shared/reference/ncnn-benchmark/*.param);
+- every layer type in NCNN's own benchmark models (ncnn_tools/reference_models/*.param);
 - what pnnx emits for the zoo's CNN classifiers (conv, depthwise, pooling, fully connected, channel shuffle,
   concat, add, batch norm, ReLU/LeakyReLU, flatten/reshape/permute, mean, softmax);
 - the closure of `create_layer*(LayerType::X)` calls in NCNN's core (Mat helpers, int8 path) and in the

@@ -248,3 +248,28 @@ def test_cache_off_still_counts_instructions(build_cache, tmp_path):
 def test_a_plugin_that_refuses_to_start_is_a_clear_error(build_cache, tmp_path):
     with pytest.raises(EdgebenchError, match="the counting plugin refused to start: cannot write .*no/such/dir"):
         run_selftest("armv7", tmp_path / "no" / "such" / "dir", "work", 1, 1)
+
+
+@pytest.mark.slow
+def test_runner_counts_do_not_depend_on_argv_or_environment(build_cache, tmp_path):
+    """The real runner: every field, cache misses included, is equal whatever the paths and environment
+    (the runner starts its work at a fixed stack offset)."""
+    from edgebench.ncnn_tools.build import build_runtime
+    from edgebench.ncnn_tools.reference import REFERENCE_DIR
+    from edgebench.ncnn_tools.runner_options import RunnerOptions
+    from edgebench.result import RunSettings
+
+    runner = build_runtime("armv7", progress=False).runner
+    param = REFERENCE_DIR / "shufflenet.param"
+    (tmp_path / "a" / "much" / "longer" / "folder").mkdir(parents=True)
+    longer = tmp_path / "a" / "much" / "longer" / "folder" / ".." / ".." / ".." / ".." / "shufflenet.param"
+    shutil.copy(param, tmp_path / "shufflenet.param")
+    settings = RunSettings(loops=1, warmup=0)
+    runs = []
+    for path, extra_env in ((tmp_path / "shufflenet.param", {}), (longer, {"EDGEBENCH_PAD": "x" * 3000})):
+        argv = [str(runner), *RunnerOptions(param=str(path), settings=settings).argv()]
+        run = plugin.run_counted(["qemu-arm", "-cpu", "cortex-a9"], argv, tmp_path / f"c{len(runs)}.jsonl",
+                                 env={**os.environ, **extra_env}, timeout=600)
+        assert run.returncode == 0, run.stderr
+        runs.append(parse_counts(run.counts_file))
+    assert runs[0] == runs[1]

@@ -27,6 +27,7 @@ from click.testing import CliRunner
 
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
+from edgebench.models.registry import suite
 from edgebench.export.convert import convert
 from edgebench.export.host_inference import run_ncnn, run_torch
 from edgebench.export.to_onnx import export_onnx
@@ -39,10 +40,11 @@ from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.ncnn_tools.seeded_input import seeded_input
 from edgebench.ncnn_tools.source import source_tree
 from edgebench.result import RunSettings
+from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 pytestmark = pytest.mark.slow
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ncnn-benchmark"
+REFERENCE = REFERENCE_DIR
 REFERENCE_PARAMS = sorted(REFERENCE.glob("*.param"))
 EMULATORS = {
     "armv7": ["qemu-arm", "-cpu", "cortex-a9"],
@@ -142,9 +144,27 @@ def model_files(param: str | Path, bin: str | Path, shape: tuple[int, int, int])
     return lambda scratch: NcnnModel(Path(param), Path(bin), shape)
 
 
+def zoo_model(name: str) -> Callable[[Path], NcnnModel]:
+    """A zoo model through the real export pipeline (its torch/ONNX/NCNN parity is checked there)."""
+
+    def make(scratch: Path) -> NcnnModel:
+        from edgebench.export.pipeline import export_artifact
+        from edgebench.export.source import resolve_source
+
+        manifest, folder = export_artifact(resolve_source(name), scratch)
+        return NcnnModel(folder / manifest.param_file, folder / manifest.bin_file, tuple(manifest.ncnn_input.shape),
+                         manifest.ncnn_input.name, manifest.ncnn_output.name)
+
+    return make
+
+
+# The FD-MobileNet paper's nine models and EffNet: what `edgebench reproduce fd-mobilenet` runs.
+ZOO_PARITY = (*suite("paper"), "effnet_cifar10")
+
 # (name, factory): each factory makes (or finds) a .param/.bin with real weights in a scratch dir.
 PARITY_MODELS: list[tuple[str, Callable[[Path], NcnnModel]]] = [
     ("tiny_cnn", tiny_cnn),
+    *[(name, zoo_model(name)) for name in ZOO_PARITY],
 ]
 
 

@@ -25,8 +25,9 @@ from edgebench.ncnn_tools.report import parse_runner_output
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.ncnn_tools.seeded_input import seeded_input
 from edgebench.result import RunSettings
+from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ncnn-benchmark"
+REFERENCE = REFERENCE_DIR
 
 
 # ------------------------------------------------------------------------------------------ sdist download
