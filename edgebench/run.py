@@ -159,7 +159,7 @@ class Session:
                 summary = deploy(transport, files, endpoint.workdir)
                 self.on_stage(f"deployed: {summary.files_sent} file(s), {summary.bytes_sent} bytes sent")
                 ws = endpoint.workdir
-                self.remote_runner = posixpath.join(ws, f"runtime/{runtime.key[:16]}/edgebench-runner")
+                self.remote_runner = f"runtime/{runtime.key[:16]}/edgebench-runner"  # relative to ws
                 self.remote_plugin = posixpath.join(ws, f"plugin/{plugin.name}") if counting else None
                 self.remote_ws = ws
                 for p in todo:
@@ -200,8 +200,10 @@ class Session:
         self.on_stage(f"{m.name}: board state")
         before = collect_board_state(transport, device)
         ws = self.remote_ws
-        options = RunnerOptions(param=posixpath.join(ws, p.remote_dir, m.param_file),
-                                bin=posixpath.join(ws, p.remote_dir, m.bin_file),
+        # The runner sees paths relative to the workdir: the same argv on every host, so the same heap layout
+        # and, under the counting plugin, the same cache misses wherever the board's workdir lives.
+        options = RunnerOptions(param=posixpath.join(p.remote_dir, m.param_file),
+                                bin=posixpath.join(p.remote_dir, m.bin_file),
                                 shape=tuple(m.ncnn_input.shape), input_blob=m.ncnn_input.name,
                                 output_blob=m.ncnn_output.name, settings=req.settings, output_values=True)
         emulator_options: list[str] = []
@@ -211,7 +213,8 @@ class Session:
             transport.run(["mkdir", "-p", posixpath.dirname(remote_counts)], timeout=60).check()
             transport.run(["rm", "-f", remote_counts], timeout=60).check()
             emulator_options = _counter_args(device, remote_counts, self.remote_plugin)
-        argv = device.program_argv([self.remote_runner, *options.argv()], emulator_options)
+        program = device.program_argv([f"./{self.remote_runner}", *options.argv()], emulator_options)
+        argv = ["sh", "-c", 'cd -- "$1" && shift && exec "$@"', "sh", ws, *program]
         what = "counting" if remote_counts else "running"
         self.on_stage(f"{m.name}: {what} on {device.name} ({req.settings.warmup} warm-up + {req.settings.loops} loops)")
         res = transport.run(argv, timeout=req.timeout_s)

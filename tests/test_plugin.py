@@ -251,25 +251,25 @@ def test_a_plugin_that_refuses_to_start_is_a_clear_error(build_cache, tmp_path):
 
 
 @pytest.mark.slow
-def test_runner_counts_do_not_depend_on_argv_or_environment(build_cache, tmp_path):
-    """The real runner: every field, cache misses included, is equal whatever the paths and environment
-    (the runner starts its work at a fixed stack offset)."""
+def test_runner_counts_do_not_depend_on_where_it_runs_or_its_environment(build_cache, tmp_path):
+    """The real runner, given the same relative argv (as `edgebench run` does) from two different working
+    folders and environments of different sizes: every field, cache misses included, is equal (the runner
+    starts its work at a fixed stack offset; its heap holds only the argv's strings)."""
     from edgebench.ncnn_tools.build import build_runtime
     from edgebench.ncnn_tools.reference import REFERENCE_DIR
     from edgebench.ncnn_tools.runner_options import RunnerOptions
     from edgebench.result import RunSettings
 
     runner = build_runtime("armv7", progress=False).runner
-    param = REFERENCE_DIR / "shufflenet.param"
-    (tmp_path / "a" / "much" / "longer" / "folder").mkdir(parents=True)
-    longer = tmp_path / "a" / "much" / "longer" / "folder" / ".." / ".." / ".." / ".." / "shufflenet.param"
-    shutil.copy(param, tmp_path / "shufflenet.param")
-    settings = RunSettings(loops=1, warmup=0)
+    here, there = tmp_path / "a", tmp_path / "a much" / "longer" / "working folder"
     runs = []
-    for path, extra_env in ((tmp_path / "shufflenet.param", {}), (longer, {"EDGEBENCH_PAD": "x" * 3000})):
-        argv = [str(runner), *RunnerOptions(param=str(path), settings=settings).argv()]
+    for cwd, extra_env in ((here, {}), (there, {"EDGEBENCH_PAD": "x" * 3000})):
+        (cwd / "runtime").mkdir(parents=True)
+        shutil.copy(runner, cwd / "runtime" / "edgebench-runner")
+        shutil.copy(REFERENCE_DIR / "shufflenet.param", cwd / "model.param")
+        argv = ["./runtime/edgebench-runner", *RunnerOptions(param="model.param", settings=RunSettings(loops=1, warmup=0)).argv()]
         run = plugin.run_counted(["qemu-arm", "-cpu", "cortex-a9"], argv, tmp_path / f"c{len(runs)}.jsonl",
-                                 env={**os.environ, **extra_env}, timeout=600)
+                                 env={**os.environ, **extra_env}, cwd=cwd, timeout=600)
         assert run.returncode == 0, run.stderr
         runs.append(parse_counts(run.counts_file))
     assert runs[0] == runs[1]

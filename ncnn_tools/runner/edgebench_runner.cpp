@@ -546,12 +546,19 @@ __attribute__((noinline)) static int run_benchmark(int argc, char** argv)
     return 0;
 }
 
-// argv and the environment sit at the top of the stack, so their size shifts every stack address and
-// with it the cache sets the QEMU plugin's cache model sees. Dropping to a fixed offset modulo 64 KiB (more
-// than any modeled cache's set-index range) makes the miss counts independent of paths and environment.
+// Addresses decide which cache sets the QEMU plugin's cache model sees, so they must not depend on where
+// the runner runs. argv and the environment sit at the top of the stack: their size shifts every stack
+// address. glibc's start-up of a static binary allocates heap strings as long as the binary's absolute path:
+// that shifts every later heap address. Both are moved to a fixed offset modulo 64 KiB (more than any modeled
+// cache's set-index range), which makes the miss counts independent of paths and environment.
 int main(int argc, char** argv)
 {
-    volatile char* pad = (volatile char*)alloca(((uintptr_t)__builtin_frame_address(0) & 0xFFFF) + 16);
-    pad[0] = 0;
+    volatile char* stack_pad = (volatile char*)alloca(((uintptr_t)__builtin_frame_address(0) & 0xFFFF) + 16);
+    stack_pad[0] = 0;
+    void* probe = malloc(1);
+    size_t heap_offset = (uintptr_t)probe & 0xFFFF;
+    free(probe);
+    volatile char* heap_pad = (volatile char*)malloc(0x10000 - heap_offset);  // kept for the whole run
+    heap_pad[0] = 0;
     return run_benchmark(argc, argv);
 }
