@@ -59,6 +59,22 @@ class IterationCounts:
 
 
 @dataclass
+class LayerCost:
+    """One NCNN layer type's share of a run's timed iterations, summed over them: the plugin's per-function
+    counts (symbols=on) grouped by edgebench.layer_breakdown's documented rules."""
+
+    layer_type: str  # an NCNN layer class ("Convolution", "ShuffleChannel", ...), or a named non-layer bucket
+    iterations: int  # the timed iterations the totals sum over
+    functions: int  # guest functions grouped here
+    instructions: int
+    bytes_loaded: int
+    bytes_stored: int
+    l1d_misses: int
+    l1i_misses: int
+    l2_misses: int
+
+
+@dataclass
 class RunResult:
     run_id: str
     model: str
@@ -82,3 +98,4 @@ class RunResult:
     counters: list[IterationCounts] | None = None
     modeled_ms: float | None = None  # always labelled "modeled" wherever shown
     mflops: float | None = None
+    layer_breakdown: list[LayerCost] | None = None  # per layer type; only when asked for (RunRequest.breakdown)

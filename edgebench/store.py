@@ -20,7 +20,7 @@ from pathlib import Path
 from edgebench import __version__
 from edgebench.errors import EdgebenchError
 from edgebench.paths import data_dir
-from edgebench.result import BoardState, IterationCounts, RunResult, RunSettings
+from edgebench.result import BoardState, IterationCounts, LayerCost, RunResult, RunSettings
 from edgebench.serde import from_dict, to_dict
 
 STORE_NAME = "results.sqlite3"
@@ -40,7 +40,7 @@ RESULT_COLUMNS = (
     "first_inference_ms", "peak_rss_kb", "output_cosine_vs_host", "started_utc", "finished_utc", "status",
     "error", "modeled_ms", "mflops",
 )  # fmt: skip
-RESULT_JSON_COLUMNS = ("settings", "board", "output_checksum")
+RESULT_JSON_COLUMNS = ("settings", "board", "output_checksum", "layer_breakdown")
 RESULT_REAL_COLUMNS = ("load_ms", "first_inference_ms", "output_cosine_vs_host", "modeled_ms", "mflops")
 
 # Migrations, applied in order; schema_version holds how many have run. Append, never edit a shipped one.
@@ -95,6 +95,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX runs_by_device ON runs (device, started)",
     ),
+    # v2: RunResult.layer_breakdown (list[LayerCost] as JSON; NULL in rows stored before it existed).
+    ("ALTER TABLE results ADD COLUMN layer_breakdown TEXT",),
 ]
 
 RESULT_STATUSES = ("ok", "failed")
@@ -279,6 +281,7 @@ class Store:
                     output_checksum=json.loads(fields["output_checksum"]),
                     samples_ms=samples.get(result_id, []),
                     counters=counters.get(result_id, []) if has_counters else None,
+                    layer_breakdown=_layer_breakdown(fields["layer_breakdown"]),
                 )
             )
         return out
@@ -388,6 +391,11 @@ class Store:
             f"the results store {self.path} is damaged ({why}); it was left untouched",
             f"move it aside to start a new store; `sqlite3 {self.path} .recover` may rescue its rows",
         )
+
+
+def _layer_breakdown(raw: str | None) -> list[LayerCost] | None:
+    value = None if raw is None else json.loads(raw)
+    return None if value is None else [from_dict(LayerCost, item) for item in value]
 
 
 def _encode_real(value):

@@ -495,8 +495,8 @@ static void collect_function(const struct symbol *sym, uint64_t bias, bool arm)
     functions[n_functions++] = (struct function){start, start + sym->size, strdup(sym->name)};
 }
 
-/* Sorted by start, aliases (same start) reduced to the first name; a size-0 symbol (some hand-written
- * assembly) extends to the next function's start. */
+/* Sorted by start, aliases (same start) reduced to the widest one. A size-0 symbol covers nothing (its
+ * extent is unknown: `_init`'s would swallow the IPLT stubs after it), so its code counts as no symbol's. */
 static void finish_functions(void)
 {
     qsort(functions, n_functions, sizeof *functions, by_start);
@@ -507,9 +507,6 @@ static void finish_functions(void)
         functions[kept++] = functions[i];
     }
     n_functions = kept;
-    for (size_t i = 0; i < n_functions; i++)
-        if (functions[i].end == functions[i].start)
-            functions[i].end = i + 1 < n_functions ? functions[i + 1].start : UINT64_MAX;
     fn_insns = calloc(n_functions + 1, sizeof *fn_insns);
     fn_insns_at_begin = calloc(n_functions + 1, sizeof *fn_insns_at_begin);
     fn_totals = calloc(n_functions + 1, sizeof *fn_totals);
