@@ -140,6 +140,13 @@ def layer_costs(functions: Sequence[FunctionCounts]) -> list[LayerCost]:
     return sorted(costs, key=lambda c: (-c.instructions, c.layer_type))
 
 
+def counted_layer_costs(counts_file) -> list[LayerCost]:
+    """The one call edgebench.run makes: a symbols=on counts file -> per layer type costs."""
+    from edgebench.ncnn_tools.plugin import parse_function_counts
+
+    return layer_costs(parse_function_counts(counts_file))
+
+
 def modeled_cycles(cost: LayerCost, constants: CpuConstants) -> float:
     """Cycles per timed iteration the latency model gives this layer type's counts."""
     missing = [e for e in constants.cycles_per if e not in _COUNT_FIELDS]

@@ -25,7 +25,7 @@ from edgebench.export.manifest import MANIFEST_NAME, ArtifactManifest, load_mani
 from edgebench.latency_model import modeled_ms_for
 from edgebench.ncnn_tools.report import RunnerReport, parse_runner_output
 from edgebench.ncnn_tools.runner_options import RunnerOptions
-from edgebench.result import BoardState, IterationCounts, RunResult, RunSettings
+from edgebench.result import BoardState, IterationCounts, LayerCost, RunResult, RunSettings
 from edgebench.store import Store
 
 # Below this the board computed something else than the host did on the same input (NCNN's fp16 paths
@@ -44,6 +44,7 @@ class RunRequest:
     timeout_s: float = 3600.0  # per model, lock wait excluded
     resume_run: str | None = None  # a run id whose finished models are skipped
     notes: str = ""  # stored with the run, e.g. which study it belongs to
+    breakdown: bool = False  # emulated targets: counts per NCNN layer type too (plugin symbols=on)
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,13 @@ def prepare_artifact(model: str, artifacts_root: Path, on_stage: Stage) -> tuple
     return export_artifact(source, artifacts_root, on_stage=lambda s: on_stage(f"{source.name}: {s}"))
 
 
-def _counter_args(device: Device, remote_counts: str, plugin_remote: str) -> list[str]:
+def _counter_args(device: Device, remote_counts: str, plugin_remote: str, symbols: bool = False) -> list[str]:
     from edgebench.ncnn_tools.plugin import CacheConfig, plugin_args
 
     if device.cache is None:
         raise EdgebenchError(f"device {device.name} declares no cache geometry for the counters' cache model",
                              hint=f"add cache: l1i/l1d/l2 to its entry in {device.source}, or pass --no-counters")
-    return plugin_args(remote_counts, CacheConfig.from_device(device.cache), lib=Path(plugin_remote))
+    return plugin_args(remote_counts, CacheConfig.from_device(device.cache), lib=Path(plugin_remote), symbols=symbols)
 
 
 def _now() -> str:
@@ -212,7 +213,7 @@ class Session:
             remote_counts = posixpath.join(ws, "counts", f"{run_id}-{m.digest[:16]}.jsonl")
             transport.run(["mkdir", "-p", posixpath.dirname(remote_counts)], timeout=60).check()
             transport.run(["rm", "-f", remote_counts], timeout=60).check()
-            emulator_options = _counter_args(device, remote_counts, self.remote_plugin)
+            emulator_options = _counter_args(device, remote_counts, self.remote_plugin, req.breakdown)
         program = device.program_argv([f"./{self.remote_runner}", *options.argv()], emulator_options)
         argv = ["sh", "-c", 'cd -- "$1" && shift && exec "$@"', "sh", ws, *program]
         what = "counting" if remote_counts else "running"
@@ -226,7 +227,7 @@ class Session:
             report = parse_runner_output(res.stdout, res.exit_status, where)
         except EdgebenchError as exc:
             return self._failed(run_id, p, board, started, str(exc))
-        counters = self._fetch_counts(transport, remote_counts) if remote_counts else None
+        counters, layer_breakdown = self._fetch_counts(transport, remote_counts) if remote_counts else (None, None)
         cosine = host_cosine(p, report)
         result = RunResult(
             run_id=run_id, model=m.name, artifact_sha256=m.digest, device=device.name, arch=device.arch,
@@ -235,19 +236,21 @@ class Session:
             first_inference_ms=report.first_inference_ms, peak_rss_kb=report.peak_rss_kb,
             output_checksum=dataclasses.asdict(report.output.checksum), output_cosine_vs_host=cosine,
             board=board, started_utc=started, finished_utc=_now(), counters=counters, mflops=m.macs / 1e6,
-            modeled_ms=modeled_ms_for(device, counters))  # None unless the device's CPU is calibrated
+            modeled_ms=modeled_ms_for(device, counters),  # None unless the device's CPU is calibrated
+            layer_breakdown=layer_breakdown)
         if not cosine >= MIN_COSINE_VS_HOST:
             return dataclasses.replace(result, status="failed", error=(
                 f"output differs from host NCNN on the same input: cosine {cosine:.6f} < {MIN_COSINE_VS_HOST}"))
         return result
 
-    def _fetch_counts(self, transport, remote_counts: str) -> list[IterationCounts]:
+    def _fetch_counts(self, transport, remote_counts: str) -> tuple[list[IterationCounts], list[LayerCost] | None]:
+        from edgebench.layer_breakdown import counted_layer_costs
         from edgebench.ncnn_tools.plugin import parse_counts
 
         with tempfile.TemporaryDirectory(prefix="edgebench-counts-") as tmp:
             local = Path(tmp) / "counts.jsonl"
             transport.get(remote_counts, local)
-            return parse_counts(local)
+            return parse_counts(local), counted_layer_costs(local) if self.request.breakdown else None
 
     def _failed(self, run_id: str, p: Prepared, board: BoardState, started: str, error: str) -> RunResult:
         return RunResult(

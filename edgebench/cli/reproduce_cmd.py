@@ -50,6 +50,8 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     """
     from edgebench.devices import get_device
     from edgebench.models.registry import suite
+    from edgebench.latency_model import device_cache_signature, load_constants
+    from edgebench.report.breakdown import breakdown_markdown
     from edgebench.report.markdown import to_markdown
     from edgebench.report.model import build_report
     from edgebench.report.plot import plot_latency
@@ -71,7 +73,7 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
         previous = None if fresh else next((r for r in store.runs(device=device.name) if r.notes == tag), None)
         resume = previous.id if previous is not None else None
         request = RunRequest(device=device, models=models, settings=settings, artifacts_root=artifacts_root,
-                             resume_run=resume, notes=tag)
+                             resume_run=resume, notes=tag, breakdown=True)
 
         def show(result) -> None:
             mark = "[green]✓[/green]" if result.status == "ok" else "[red]✗[/red]"
@@ -87,8 +89,11 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     else:
         render_table(report, stdout_console())
     out_dir.mkdir(parents=True, exist_ok=True)
+    constants = load_constants().get(device.cpu)  # shares only with the cache geometry it was fitted on
+    constants = constants if constants and device_cache_signature(device) == constants.cache else None
     (out_dir / "report.md").write_text(
-        f"Made by `edgebench reproduce {study} --device {device.name}` (run {run_id}).\n\n" + to_markdown(report))
+        f"Made by `edgebench reproduce {study} --device {device.name}` (run {run_id}).\n\n" + to_markdown(report)
+        + "\n" + breakdown_markdown(results, constants))
     (out_dir / "results.json").write_text(to_json(report))
     plot_latency(report, out_dir / "latency_vs_mflops.png")
     err.print(f"wrote {out_dir}/report.md, results.json, latency_vs_mflops.png (run {run_id})")
