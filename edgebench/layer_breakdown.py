@@ -10,12 +10,13 @@ A function is mapped by its demangled name (binutils' c++filt, one batched call)
 1. no symbol covers the code (name None)                          -> "unmapped"
 2. a method of an NCNN layer class, `ncnn::<Class>[_arm...]::...`  -> <Class> (ISA suffixes `_arm`,
    `_arm_vfpv4`, `_arm_asimdhp`, ... dropped; `ConvolutionDepthWise` before `Convolution`)
-3. a free NCNN kernel `ncnn::<name>(...)`, by its name's prefix (KERNEL_RULES, in order): depthwise
+3. a free NCNN kernel `ncnn::<name>(...)`, by its name's prefix (KERNEL_RULES, in order):
+   `convert_packing*` -> Packing; depthwise
    (`convdw*`, `convolutiondepthwise*`) -> ConvolutionDepthWise; `conv*`/`im2col*`/`winograd*`/`sgemm*`
    and the gemm tile helpers (`pack_A_tile`, `transpose_pack_B_tile`, `gemm_*`, `unpack_output_tile`; these
    CNNs have no Gemm/MatMul layer) -> Convolution; `binary_op*` -> BinaryOp; `eltwise*` -> Eltwise;
    `padding*`/`copy_make_border*` -> Padding; `pooling*` -> Pooling; `innerproduct*` -> InnerProduct;
-   `convert_packing*` -> Packing; `shufflechannel*`, `concat*`, `relu*`, `softmax*` likewise
+   `shufflechannel*`, `concat*`, `relu*`, `softmax*` likewise
 4. `ncnn::NetPrivate::convert_layout` (the packing/fp16 conversions NCNN inserts between layers) -> Packing
 5. the rest of `ncnn::` (Net, Extractor, Mat, allocators, ParamDict, Layer base) -> "NCNN runtime"
 6. the runner's own timer and marker calls (clock_gettime, std::chrono, run_benchmark, prctl)

@@ -109,3 +109,20 @@ def test_the_store_keeps_a_breakdown_and_reads_older_rows_as_none(tmp_path, monk
         s.add_result(with_costs)
         assert s.results(new_run) == [with_costs]
     assert sqlite3.connect(path).execute("SELECT count(*) FROM results WHERE layer_breakdown IS NULL").fetchone() == (1,)
+
+
+def test_the_report_statement_follows_the_numbers():
+    from edgebench.report.breakdown import comparison
+
+    def model(name, conv, copies, macs=1000):
+        return breakdown(name, layer_costs([fc("_ZNK4ncnn15Convolution_arm7forwardERKNS_3MatERS1_RKNS_6OptionE", conv),
+                                            fc("__memcpy_neon", copies)]), A9, macs)
+
+    fd, lean_shuffle, heavy_shuffle = model("fd", 9000, 100), model("sh", 9000, 50), model("sh", 9000, 3000)
+    assert "These counts support" in comparison(40, fd, heavy_shuffle)
+    assert "These counts do not support" in comparison(40, fd, lean_shuffle)
+    assert "fewer modeled cycles" in comparison(40, fd, lean_shuffle)
+    heavy = comparison(40, fd, heavy_shuffle)
+    gap = heavy_shuffle.total_cycles - fd.total_cycles
+    structure = heavy_shuffle.rows[1].cycles_per_iteration - fd.rows[1].cycles_per_iteration
+    assert f"{structure / gap * 100:.0f} % of that difference" in heavy
