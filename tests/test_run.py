@@ -127,3 +127,20 @@ def test_cli_run_prints_the_table_and_json(env, artifacts, tmp_path):
     assert '"model": "fd_mobilenet_0.25x"' in r.stdout and '"emulated": true' in r.stdout
     bad = CliRunner().invoke(main, ["run", "--device", "no-such-board", "--store", str(store)])
     assert bad.exit_code == 2 and "no-such-board" in bad.stderr and "Traceback" not in bad.output
+
+
+def test_hostile_model_name_reaches_the_board_as_data_only(env, tmp_path, monkeypatch):
+    """A model named like a shell injection is exported, deployed and run; nothing it names is executed
+    (remote paths are content digests, every argument is quoted)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "data"))
+    evil = "x'; touch PWNED; $(touch PWNED2) `touch PWNED3` \"q\""
+    art = tmp_path / "art"
+    r = CliRunner().invoke(main, ["export", "tiny_factories:small_cnn", "--input-shape", "1,3,32,32", "--name", evil,
+                                  "--out", str(art)], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    with Store(tmp_path / "store.sqlite3") as store:
+        _, [result] = _session(env, art, store, models=(str(art / evil),)).execute(lambda r: None)
+    assert result.status == "ok" and result.model == evil
+    workdir_root = Path(os.environ["EDGEBENCH_DATA"])
+    assert not [p for p in workdir_root.rglob("PWNED*")] and not list(Path.home().glob("PWNED*"))
+    assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
