@@ -156,6 +156,16 @@ def test_not_run_failed_and_caution():
     assert by_other["shufflenet_v1_g3_0.25x"].verdict == "not run: fd_mobilenet_0.25x, shufflenet_v1_g3_0.25x"
 
 
+def test_modeled_speedups_are_not_cautioned_by_wall_time_flags():
+    # Emulated wall time: few, noisy samples on a busy host. The modeled figures come from exact counts.
+    noisy = dict(emulated=True, n=3, noise=0.3, board_flags=("busy before the run: load average 3.9 on 2 CPUs",))
+    rows = [build_row(make_result("r", "fd_mobilenet_1.0x", modeled_ms=280.0, **noisy)),
+            build_row(make_result("r", "mobilenet_v1_0.5x", modeled_ms=310.0, **noisy))]
+    assert all(row.flags for row in rows)
+    [c] = [c for c in compare_with_paper(rows) if c.claim.other_model == "mobilenet_v1_0.5x"]
+    assert c.basis == MODELED and c.caution == () and c.verdict == "agrees (within ±15%)"
+
+
 def _mixed_report(paper=True):
     results = paper_results()
     results[1] = dataclasses.replace(results[1], error=None)

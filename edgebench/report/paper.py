@@ -90,7 +90,9 @@ def _compare(claim: PaperSpeedup, fd: ModelRow | None, other: ModelRow | None) -
     difference = ours / claim.speedup - 1.0
     agrees = abs(difference) <= TOLERANCE
     verdict = f"agrees (within ±{TOLERANCE:.0%})" if agrees else f"differs ({difference:+.0%}, beyond ±{TOLERANCE:.0%})"
-    caution = tuple(r.model for r in (fd, other) if r.flags)
+    # Flags speak of timed samples and the board's state while timing; modeled figures come from exact
+    # counts, which neither affects.
+    caution = () if basis == MODELED else tuple(r.model for r in (fd, other) if r.flags)
     if caution:
         verdict += f"; caution: {', '.join(caution)} flagged"
     return SpeedupComparison(claim, basis, fd_ms, other_ms, ours, low, high, difference, agrees, verdict, caution)
