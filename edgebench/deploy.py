@@ -13,7 +13,6 @@ outside any command's timeout: timeouts start when a command is sent.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import posixpath
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgebench.errors import EdgebenchError
+from edgebench.hashing import sha256_file
 from edgebench.transport import Transport
 
 LOCK_NAME = ".edgebench.lock"
@@ -52,14 +52,6 @@ class DeploySummary:
     @property
     def files_sent(self) -> int:
         return sum(f.sent for f in self.files)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_name(name: str) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgebench.errors import EdgebenchError
+from edgebench.hashing import sha256_file
 from edgebench.models.spec import ModelSpec
 from edgebench.serde import from_dict, to_dict
 
@@ -77,13 +78,6 @@ class ArtifactManifest:
         tmp.replace(path)
         return path
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_manifest(folder: Path, verify: bool = True) -> ArtifactManifest:

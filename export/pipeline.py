@@ -22,7 +22,8 @@ import torch
 from edgebench.errors import EdgebenchError
 from edgebench.export import host_inference as hi
 from edgebench.export.convert import convert
-from edgebench.export.manifest import ArtifactManifest, Parity, TensorInfo, sha256_file
+from edgebench.export.manifest import ArtifactManifest, Parity, TensorInfo
+from edgebench.hashing import sha256_file
 from edgebench.export.parity import AS_TIMED, TIGHT, compare
 from edgebench.export.simplify import simplify, single_io, static_shape
 from edgebench.export.source import ExportSource, load_onnx

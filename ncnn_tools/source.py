@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgebench.errors import EdgebenchError
+from edgebench.hashing import sha256_file
 from edgebench.paths import cache_dir
 
 
@@ -42,17 +42,9 @@ PINNED = NcnnSource(
 )
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify_archive(path: Path, source: NcnnSource = PINNED) -> None:
     """Refuse an archive whose sha256 is not the pinned one, naming both hashes."""
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual != source.sha256:
         raise EdgebenchError(
             f"{path.name}: sha256 {actual} does not match the pinned {source.sha256}; refusing to build from it",

@@ -4,12 +4,17 @@
 host key pinned in a private known_hosts, and a folder that plays the board's workdir. Started per test, torn
 down after. Tests using it are slow (mark them `@pytest.mark.slow`).
 
+`shared_cache`: the one folder for expensive builds (NCNN runtimes, the QEMU plugin, self-test programs)
+shared by every test of the session: EDGEBENCH_TEST_CACHE when set (CI sets it; keep one to share builds
+between runs), else one session tmp dir. `build_cache` also points EDGEBENCH_CACHE at it for the session.
+
 `edgebench_dirs`: points EDGEBENCH_DATA / EDGEBENCH_CACHE at the test's tmp dir (and XDG_CONFIG_HOME, so a
 developer's own ~/.config/edgebench/devices.yaml never leaks into a test).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,3 +68,17 @@ def sshd(tmp_path: Path):
         yield handle
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    env = os.environ.get("EDGEBENCH_TEST_CACHE")
+    return Path(env) if env else tmp_path_factory.getbasetemp() / "shared-cache"
+
+
+@pytest.fixture(scope="session")
+def build_cache(shared_cache):
+    patch = pytest.MonkeyPatch()
+    patch.setenv("EDGEBENCH_CACHE", str(shared_cache))
+    yield shared_cache
+    patch.undo()

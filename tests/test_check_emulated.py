@@ -12,7 +12,6 @@ Slow: the runtime build is shared through EDGEBENCH_TEST_CACHE (as in test_run.p
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -44,10 +43,9 @@ def heavier_fd_mobilenet():
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch, tmp_path_factory):
+def env(tmp_path, monkeypatch, shared_cache):
     """Own data dir (store, target keys, sshd); the shared runtime cache."""
-    cache = os.environ.get("EDGEBENCH_TEST_CACHE") or str(tmp_path_factory.getbasetemp() / "shared-cache")
-    monkeypatch.setenv("EDGEBENCH_CACHE", cache)
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
     monkeypatch.setenv("EDGEBENCH_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     device = get_device("imx6")

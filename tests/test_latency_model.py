@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -199,15 +198,14 @@ def test_committed_constants_are_the_fit_of_the_committed_counts():
 # ----------------------------------------------------------------------------------------------- real QEMU
 
 @pytest.fixture
-def shared_cache(monkeypatch, tmp_path_factory, tmp_path):
-    """The runtime build is shared through EDGEBENCH_TEST_CACHE (as in test_run.py); data stays private."""
-    cache = os.environ.get("EDGEBENCH_TEST_CACHE") or str(tmp_path_factory.getbasetemp() / "shared-cache")
-    monkeypatch.setenv("EDGEBENCH_CACHE", cache)
+def counting_env(monkeypatch, shared_cache, tmp_path):
+    """The runtime build is shared (conftest's shared_cache); data stays private."""
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
     monkeypatch.setenv("EDGEBENCH_DATA", str(tmp_path / "data"))
 
 
 @pytest.mark.slow
-def test_committed_counts_are_reproduced_by_todays_build(shared_cache):
+def test_committed_counts_are_reproduced_by_todays_build(counting_env):
     """Count blazeface.param again under qemu-arm -cpu cortex-a9 with today's runtime and plugin: the events
     the model uses agree with the committed counts (across runtime builds they moved < 0.6 %; l1i misses,
     which the model does not use, move more with code layout)."""
@@ -230,7 +228,7 @@ def test_committed_counts_are_reproduced_by_todays_build(shared_cache):
 
 
 @pytest.mark.slow
-def test_edgebench_run_sets_the_modeled_latency(shared_cache, tmp_path):
+def test_edgebench_run_sets_the_modeled_latency(counting_env, tmp_path):
     """The whole emulated path (export, runtime, sshd, qemu-arm + plugin): the result carries the modeled
     latency of its own counts on the imx6 entry, next to (not instead of) the emulated wall time."""
     from edgebench.run import RunRequest, Session

@@ -23,15 +23,6 @@ ARCHS = ("armv7", "aarch64")
 FIELDS = [f.name for f in dataclasses.fields(plugin.IterationCounts)]
 
 
-@pytest.fixture(scope="session")
-def build_cache(tmp_path_factory):
-    root = os.environ.get("EDGEBENCH_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
-    patch = pytest.MonkeyPatch()
-    patch.setenv("EDGEBENCH_CACHE", root)
-    yield Path(root)
-    patch.undo()
-
-
 def run_selftest(arch, tmp_path, *args, env=None, caches=IMX6_CACHES, name="counts.jsonl"):
     exe = plugin.build_selftest(arch)
     run = plugin.run_counted(plugin.selftest_qemu(arch), [str(exe), *map(str, args)], tmp_path / name,

@@ -9,8 +9,6 @@ set, else a tmp dir.
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 
 import pytest
 
@@ -20,15 +18,6 @@ from edgebench.ncnn_tools.plugin import IMX6_CACHES, parse_counts, parse_functio
 
 ARCHS = ("armv7", "aarch64")
 FIELDS = ("instructions", "bytes_loaded", "bytes_stored", "l1d_misses", "l1i_misses", "l2_misses")
-
-
-@pytest.fixture(scope="session")
-def build_cache(tmp_path_factory):
-    root = os.environ.get("EDGEBENCH_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
-    patch = pytest.MonkeyPatch()
-    patch.setenv("EDGEBENCH_CACHE", root)
-    yield Path(root)
-    patch.undo()
 
 
 def counted(arch, tmp_path, *args, symbols=True, name="counts.jsonl"):

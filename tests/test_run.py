@@ -35,10 +35,9 @@ def artifacts(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch, tmp_path_factory):
+def env(tmp_path, monkeypatch, shared_cache):
     """Own data dir (store, target keys, sshd); the shared runtime cache."""
-    cache = os.environ.get("EDGEBENCH_TEST_CACHE") or str(tmp_path_factory.getbasetemp() / "shared-cache")
-    monkeypatch.setenv("EDGEBENCH_CACHE", cache)
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
     monkeypatch.setenv("EDGEBENCH_DATA", str(tmp_path / "data"))
     device = get_device("imx6")
     yield device

@@ -58,20 +58,14 @@ EMULATED_TIMEOUT = 900
 # ------------------------------------------------------------------------------------------ fixtures
 
 @pytest.fixture(scope="session")
-def runtime_cache(tmp_path_factory) -> Path:
-    env = os.environ.get("EDGEBENCH_TEST_CACHE")
-    return Path(env) if env else tmp_path_factory.mktemp("runtime-cache")
-
-
-@pytest.fixture(scope="session")
-def runtime(runtime_cache) -> Callable[[str], Runtime]:
+def runtime(shared_cache) -> Callable[[str], Runtime]:
     """runtime(arch): the built runtime, built on first use in this session."""
     built: dict[str, Runtime] = {}
 
     def get(arch: str) -> Runtime:
         if arch not in built:
             with pytest.MonkeyPatch.context() as mp:
-                mp.setenv("EDGEBENCH_CACHE", str(runtime_cache))
+                mp.setenv("EDGEBENCH_CACHE", str(shared_cache))
                 built[arch] = build_runtime(arch, progress=False)
         return built[arch]
 
@@ -215,7 +209,7 @@ def test_runners_are_static(runtime):
         assert "statically linked" in out, out
 
 
-def test_warm_build_runs_no_cmake(runtime, runtime_cache, tmp_path, monkeypatch):
+def test_warm_build_runs_no_cmake(runtime, shared_cache, tmp_path, monkeypatch):
     for arch in EMULATORS:
         runtime(arch)  # make sure all three are built
     tripwire = tmp_path / "bin"
@@ -224,16 +218,16 @@ def test_warm_build_runs_no_cmake(runtime, runtime_cache, tmp_path, monkeypatch)
     (tripwire / "cmake").write_text(f"#!/bin/sh\ntouch {fired}\nexit 1\n")
     (tripwire / "cmake").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tripwire}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("EDGEBENCH_CACHE", str(runtime_cache))
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
     for arch in EMULATORS:
         again = build_runtime(arch, progress=False)
         assert again.from_cache and again.key == runtime(arch).key and again.runner == runtime(arch).runner
     assert not fired.exists()
 
 
-def test_cli_build_prints_the_cached_runner(runtime, runtime_cache, monkeypatch):
+def test_cli_build_prints_the_cached_runner(runtime, shared_cache, monkeypatch):
     runtime("armv7")
-    monkeypatch.setenv("EDGEBENCH_CACHE", str(runtime_cache))
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
     result = CliRunner().invoke(main, ["build", "--arch", "armv7", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -242,27 +236,27 @@ def test_cli_build_prints_the_cached_runner(runtime, runtime_cache, monkeypatch)
     assert plain.stdout.strip() == str(runtime("armv7").runner)
 
 
-def test_failed_build_keeps_its_log_and_publishes_nothing(runtime, runtime_cache, tmp_path, monkeypatch):
+def test_failed_build_keeps_its_log_and_publishes_nothing(runtime, shared_cache, tmp_path, monkeypatch):
     runtime("host")  # the library is cached; only the (broken) runner is rebuilt
     broken = tmp_path / "runner"
     shutil.copytree(build_module.RUNNER_SOURCE_DIR, broken)
     cpp = broken / "edgebench_runner.cpp"
     cpp.write_text(cpp.read_text() + "\nthis is not C++;\n")
     monkeypatch.setattr(build_module, "RUNNER_SOURCE_DIR", broken)
-    monkeypatch.setenv("EDGEBENCH_CACHE", str(runtime_cache))
-    before = set((runtime_cache / "runtimes").iterdir())
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
+    before = set((shared_cache / "runtimes").iterdir())
     with pytest.raises(EdgebenchError, match="failed at 'build runner'") as exc:
         build_runtime("host", progress=False)
     log = Path(exc.value.hint.removeprefix("full log: "))
     assert log.is_file() and "this is not C++" in log.read_text()
-    after = set((runtime_cache / "runtimes").iterdir())
+    after = set((shared_cache / "runtimes").iterdir())
     assert [p.name for p in after - before] in ([], ["logs"]), "no half entry, no leftover staging folder"
 
 
-def test_kept_layers_include_everything_ncnn_creates_internally(runtime_cache, monkeypatch):
+def test_kept_layers_include_everything_ncnn_creates_internally(shared_cache, monkeypatch):
     """Re-derive the layer closure from the sdist: a switched-off layer that NCNN's core or a kept layer
     creates with create_layer*(LayerType::X) would link fine and crash at run time."""
-    monkeypatch.setenv("EDGEBENCH_CACHE", str(runtime_cache))
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
     src = source_tree() / "src"
     declared = set(all_layers(src.parent))
     creates = re.compile(r"create_layer\w*\(\s*(?:ncnn::)?LayerType::(\w+)")
