@@ -122,8 +122,17 @@ class Session:
 
         req, device = self.request, self.device
         counting = req.count and device.emulated
-        artifacts = [prepare_artifact(m, req.artifacts_root, self.on_stage) for m in req.models]
-        prepared = [Prepared(m, folder, f"models/{m.digest[:16]}") for m, folder in artifacts]
+        prepared: list[Prepared] = []
+        unexportable: dict[str, str] = {}  # model -> why: stored as failed, the rest of a suite still runs
+        for model in req.models:
+            try:
+                manifest, folder = prepare_artifact(model, req.artifacts_root, self.on_stage)
+            except EdgebenchError as exc:
+                if len(req.models) == 1:
+                    raise
+                unexportable[model] = f"export failed: {exc}"
+                continue
+            prepared.append(Prepared(manifest, folder, f"models/{manifest.digest[:16]}"))
 
         self.on_stage(f"runtime for {device.arch}")
         runtime = build_runtime(device.arch, progress=False)
@@ -133,6 +142,11 @@ class Session:
             run_id = req.resume_run
         else:
             done, run_id = set(), self.store.begin_run(device.name, self.argv, notes=req.notes)
+        for model, error in unexportable.items():
+            if model not in done:
+                failed = self._failed(run_id, model, "", None, BoardState(), _now(), error)
+                self.store.add_result(failed)
+                on_result(failed)
         todo = [p for p in prepared if p.manifest.name not in done]
         if req.resume_run:
             self.on_stage(f"resuming {run_id}: {len(done)} done, {len(todo)} to run")
@@ -226,7 +240,7 @@ class Session:
                 raise EdgebenchError(res.describe())
             report = parse_runner_output(res.stdout, res.exit_status, where)
         except EdgebenchError as exc:
-            return self._failed(run_id, p, board, started, str(exc))
+            return self._failed(run_id, m.name, m.digest, m.macs / 1e6, board, started, str(exc))
         counters, layer_breakdown = self._fetch_counts(transport, remote_counts) if remote_counts else (None, None)
         cosine = host_cosine(p, report)
         result = RunResult(
@@ -252,10 +266,11 @@ class Session:
             transport.get(remote_counts, local)
             return parse_counts(local), counted_layer_costs(local) if self.request.breakdown else None
 
-    def _failed(self, run_id: str, p: Prepared, board: BoardState, started: str, error: str) -> RunResult:
+    def _failed(self, run_id: str, model: str, artifact_sha256: str, mflops: float | None, board: BoardState,
+                started: str, error: str) -> RunResult:
         return RunResult(
-            run_id=run_id, model=p.manifest.name, artifact_sha256=p.manifest.digest, device=self.device.name,
+            run_id=run_id, model=model, artifact_sha256=artifact_sha256, device=self.device.name,
             arch=self.device.arch, settings=self.request.settings, ncnn_version=self.runtime.ncnn_version,
             runtime_key=self.runtime.key, samples_ms=[], load_ms=math.nan, first_inference_ms=math.nan,
             peak_rss_kb=0, output_checksum={}, output_cosine_vs_host=None, board=board, started_utc=started,
-            finished_utc=_now(), status="failed", error=error, mflops=p.manifest.macs / 1e6)
+            finished_utc=_now(), status="failed", error=error, mflops=mflops)

@@ -143,3 +143,11 @@ def test_hostile_model_name_reaches_the_board_as_data_only(env, tmp_path, monkey
     workdir_root = Path(os.environ["EDGEBENCH_DATA"])
     assert not [p for p in workdir_root.rglob("PWNED*")] and not list(Path.home().glob("PWNED*"))
     assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
+
+
+def test_a_model_that_cannot_be_exported_fails_alone(env, artifacts, tmp_path):
+    with Store(tmp_path / "store.sqlite3") as store:
+        run_id, results = _session(env, artifacts, store, models=(MODELS[0], "no_such_model")).execute(lambda r: None)
+        stored = {r.model: r for r in store.results(run_id)}
+    assert stored[MODELS[0]].status == "ok"
+    assert stored["no_such_model"].status == "failed" and "export failed" in stored["no_such_model"].error

@@ -9,7 +9,7 @@ import click
 
 from edgebench.cli import main
 from edgebench.cli.stored_runs import STORE_OPTION
-from edgebench.console import err, stdout_console
+from edgebench.console import err, model_progress, stdout_console
 from edgebench.errors import EdgebenchError
 
 # A study: the models it runs and the tag its runs carry in the store (how an interrupted one is found).
@@ -79,8 +79,9 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
             mark = "[green]✓[/green]" if result.status == "ok" else "[red]✗[/red]"
             err.print(f"{mark} {result.model}" + (f": {result.error}" if result.error else ""))
 
-        with err.status("starting") as status:
-            run_id, _ = Session(request, store, sys.argv[:], on_stage=status.update).execute(show)
+        with model_progress(len(models)) as (stage, model_done):
+            run_id, _ = Session(request, store, sys.argv[:], on_stage=stage).execute(
+                lambda result: (show(result), model_done()))
         run, results = store.run(run_id), store.results(run_id)
 
     report = build_report(run, results, paper=True)

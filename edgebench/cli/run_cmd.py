@@ -9,7 +9,7 @@ import click
 
 from edgebench.cli import main
 from edgebench.cli.stored_runs import STORE_OPTION
-from edgebench.console import err, print_json, stdout_console
+from edgebench.console import err, model_progress, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.result import RunResult, RunSettings
 from edgebench.serde import to_dict
@@ -104,9 +104,9 @@ def run_cmd(device_name, models, suite, loops, warmup, threads, min_time_ms, pow
             else:
                 err.print(f"[red]✗ {result.model}: {result.error}[/red]")
 
-        with err.status("starting") as status:
-            session = Session(request, store, sys.argv[:], on_stage=lambda s: status.update(s))
-            run_id, _ = session.execute(show)
+        with model_progress(len(names)) as (stage, model_done):
+            session = Session(request, store, sys.argv[:], on_stage=stage)
+            run_id, _ = session.execute(lambda result: (show(result), model_done()))
         results = store.results(run_id)
         run = store.run(run_id)
 
