@@ -56,6 +56,15 @@ class Prepared:
     remote_dir: str  # relative to the board's workdir
 
 
+@dataclass(frozen=True)
+class BoardLayout:
+    """Where this run's files live on the board."""
+
+    workdir: str
+    runner: str  # relative to workdir: the runner sees the same argv on every board
+    plugin: str | None  # the counting plugin's absolute path (emulated targets), or None
+
+
 Stage = Callable[[str], None]
 
 
@@ -174,11 +183,10 @@ class Session:
                 summary = deploy(transport, files, endpoint.workdir)
                 self.on_stage(f"deployed: {summary.files_sent} file(s), {summary.bytes_sent} bytes sent")
                 ws = endpoint.workdir
-                self.remote_runner = f"runtime/{runtime.key[:16]}/edgebench-runner"  # relative to ws
-                self.remote_plugin = posixpath.join(ws, f"plugin/{plugin.name}") if counting else None
-                self.remote_ws = ws
+                layout = BoardLayout(ws, f"runtime/{runtime.key[:16]}/edgebench-runner",
+                                     posixpath.join(ws, f"plugin/{plugin.name}") if counting else None)
                 for p in todo:
-                    result = self._run_one(transport, run_id, p)
+                    result = self._run_one(transport, layout, run_id, p)
                     self.store.add_result(result)
                     results.append(result)
                     on_result(result)
@@ -207,14 +215,14 @@ class Session:
             done.add(old.model)
         return done
 
-    def _run_one(self, transport, run_id: str, p: Prepared) -> RunResult:
+    def _run_one(self, transport, layout: BoardLayout, run_id: str, p: Prepared) -> RunResult:
         from edgebench.boardstate import collect_board_state, finish_board_state
 
         m, req, device = p.manifest, self.request, self.device
         started = _now()
         self.on_stage(f"{m.name}: board state")
         before = collect_board_state(transport, device)
-        ws = self.remote_ws
+        ws = layout.workdir
         # The runner sees paths relative to the workdir: the same argv on every host, so the same heap layout
         # and, under the counting plugin, the same cache misses wherever the board's workdir lives.
         options = RunnerOptions(param=posixpath.join(p.remote_dir, m.param_file),
@@ -223,12 +231,12 @@ class Session:
                                 output_blob=m.ncnn_output.name, settings=req.settings, output_values=True)
         emulator_options: list[str] = []
         remote_counts = None
-        if self.remote_plugin:
+        if layout.plugin:
             remote_counts = posixpath.join(ws, "counts", f"{run_id}-{m.digest[:16]}.jsonl")
             transport.run(["mkdir", "-p", posixpath.dirname(remote_counts)], timeout=60).check()
             transport.run(["rm", "-f", remote_counts], timeout=60).check()
-            emulator_options = _counter_args(device, remote_counts, self.remote_plugin, req.breakdown)
-        program = device.program_argv([f"./{self.remote_runner}", *options.argv()], emulator_options)
+            emulator_options = _counter_args(device, remote_counts, layout.plugin, req.breakdown)
+        program = device.program_argv([f"./{layout.runner}", *options.argv()], emulator_options)
         argv = ["sh", "-c", 'cd -- "$1" && shift && exec "$@"', "sh", ws, *program]
         what = "counting" if remote_counts else "running"
         self.on_stage(f"{m.name}: {what} on {device.name} ({req.settings.warmup} warm-up + {req.settings.loops} loops)")
