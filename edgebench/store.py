@@ -139,7 +139,7 @@ class Store:
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
         try:
             with self._guard():
-                self._db.execute("PRAGMA journal_mode=WAL")
+                self._enter_wal()
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
@@ -325,6 +325,19 @@ class Store:
             head = f.read(len(_SQLITE_HEADER))
         if head and head != _SQLITE_HEADER:
             raise self._corrupt("not an SQLite database")
+
+    def _enter_wal(self) -> None:
+        """Switch to WAL (persistent once any process has). While another process is creating the store,
+        SQLite can answer "locked" at once instead of through the busy handler, so retry until the timeout."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _migrate(self) -> None:
         with self._write() as db:
