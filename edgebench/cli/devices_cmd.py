@@ -6,23 +6,18 @@ import dataclasses
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import click
 from rich.table import Table
 
 from edgebench.cli import main
+from edgebench.cli.options import DEVICES_OPTION
 from edgebench.console import err, out, print_json
 from edgebench.devices import Device, get_device, load_devices
 from edgebench.errors import EdgebenchError
 from edgebench.serde import to_dict
 from edgebench.targets import TargetStatus, endpoint_for, target_down, target_status, target_up
 from edgebench.transport import SSHTransport, fetch_host_key, fingerprint, pin_host_key, pinned_keys
-
-devices_option = click.option(
-    "--devices", "devices_file", type=click.Path(dir_okay=False, path_type=Path),
-    help="A devices.yaml that takes precedence over ./devices.yaml, ~/.config/edgebench/devices.yaml and the "
-         "packaged default.")
 
 
 @dataclass(frozen=True)
@@ -61,7 +56,7 @@ def _probe(device: Device, timeout_s: float) -> InventoryRow:
 
 
 @main.group("devices", invoke_without_command=True)
-@devices_option
+@DEVICES_OPTION
 @click.option("--timeout", type=float, default=3.0, show_default=True,
               help="Seconds to wait for each real board's SSH login.")
 @click.option("--json", "as_json", is_flag=True, help="Print the inventory as JSON on stdout.")
@@ -100,7 +95,7 @@ def devices_cmd(ctx: click.Context, devices_file, timeout, as_json):
 
 @devices_cmd.command("trust")
 @click.argument("name")
-@devices_option
+@DEVICES_OPTION
 @click.option("--replace", is_flag=True, help="Replace a pinned key that no longer matches (board reinstalled).")
 @click.option("--json", "as_json", is_flag=True, help="Print the pinned key as JSON on stdout.")
 @click.pass_context
@@ -161,7 +156,7 @@ def _print_status(st: TargetStatus, as_json: bool) -> None:
 
 @target_cmd.command("up")
 @click.argument("name")
-@devices_option
+@DEVICES_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the target's status as JSON on stdout.")
 def target_up_cmd(name, devices_file, as_json):
     """Start an emulated target's SSH server (keys generated on first use; a no-op when it is already up).
@@ -175,7 +170,7 @@ def target_up_cmd(name, devices_file, as_json):
 
 @target_cmd.command("down")
 @click.argument("name")
-@devices_option
+@DEVICES_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def target_down_cmd(name, devices_file, as_json):
     """Stop an emulated target's SSH server (its keys and workdir stay for the next `up`).
@@ -193,7 +188,7 @@ def target_down_cmd(name, devices_file, as_json):
 
 @target_cmd.command("status")
 @click.argument("name", required=False)
-@devices_option
+@DEVICES_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON on stdout.")
 def target_status_cmd(name, devices_file, as_json):
     """Whether an emulated target (or, without NAME, every emulated device) is up, and where.

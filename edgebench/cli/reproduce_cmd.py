@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edgebench.cli import main
+from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION
 from edgebench.cli.stored_runs import STORE_OPTION
 from edgebench.console import err, model_progress, stdout_console
 from edgebench.errors import EdgebenchError
@@ -27,10 +28,8 @@ STUDIES = {
 @click.option("--loops", type=click.IntRange(min=1), help="Timed iterations (default: the device's runner.loops).")
 @click.option("--warmup", type=click.IntRange(min=0), help="Warm-up iterations (default: the device's).")
 @click.option("--fresh", is_flag=True, help="Start a new run instead of continuing this study's last one.")
-@click.option("--artifacts", "artifacts_root", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("artifacts"), show_default=True, help="Where the models are exported / looked up.")
-@click.option("--devices", "devices_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="A devices.yaml to use instead of the usual lookup.")
+@ARTIFACTS_OPTION
+@DEVICES_OPTION
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print results.json on stdout instead of the tables.")
 def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_root, devices_file, store_path,

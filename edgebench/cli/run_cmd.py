@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 from edgebench.cli import main
+from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION
 from edgebench.cli.stored_runs import STORE_OPTION
 from edgebench.console import err, model_progress, print_json, stdout_console
 from edgebench.errors import EdgebenchError
@@ -36,10 +36,8 @@ from edgebench.serde import to_dict
 @click.option("--no-wait", is_flag=True, help="Refuse at once when another run holds the board instead of waiting.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=3600.0, show_default=True,
               help="Seconds per model on the board (waiting for the board's lock does not count).")
-@click.option("--artifacts", "artifacts_root", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("artifacts"), show_default=True, help="Where zoo models are exported / looked up.")
-@click.option("--devices", "devices_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="A devices.yaml to use instead of the usual lookup.")
+@ARTIFACTS_OPTION
+@DEVICES_OPTION
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print every RunResult as JSON on stdout.")
 def run_cmd(device_name, models, suite, loops, warmup, threads, min_time_ms, powersave, fp16, counters, resume,

@@ -1,0 +1,16 @@
+"""Options several commands share, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+DEVICES_OPTION = click.option(
+    "--devices", "devices_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="A devices.yaml that takes precedence over ./devices.yaml, ~/.config/edgebench/devices.yaml and the "
+         "packaged default.")  # fmt: skip
+
+ARTIFACTS_OPTION = click.option(
+    "--artifacts", "artifacts_root", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts"),
+    show_default=True, help="Where zoo models are exported to and looked up.")  # fmt: skip
