@@ -22,7 +22,7 @@ import torch
 from edgebench.errors import EdgebenchError
 from edgebench.export import host_inference as hi
 from edgebench.export.convert import convert
-from edgebench.export.manifest import ArtifactManifest, Parity, TensorInfo
+from edgebench.export.manifest import MANIFEST_NAME, ArtifactManifest, Parity, TensorInfo
 from edgebench.hashing import sha256_file
 from edgebench.export.parity import AS_TIMED, TIGHT, compare
 from edgebench.export.simplify import simplify, single_io, static_shape
@@ -54,6 +54,8 @@ def export_artifact(source: ExportSource, out_root: Path, converter: str = "pnnx
     failed = out_root / f"{source.name}.failed"
     if final.exists() and not force:
         raise EdgebenchError(f"{final} already exists", hint="pass --force to replace it")
+    for old in (final, failed):  # --force replaces artifacts, never a folder that is something else
+        _refuse_non_artifact(old)
     out_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{source.name}.", dir=out_root))
     try:
@@ -69,10 +71,22 @@ def export_artifact(source: ExportSource, out_root: Path, converter: str = "pnnx
     return manifest, final
 
 
+def _refuse_non_artifact(path: Path) -> None:
+    if path.is_symlink() or (path.exists() and not (path / MANIFEST_NAME).is_file()):
+        raise EdgebenchError(f"{path} exists and is not an artifact folder (no {MANIFEST_NAME}); refusing to "
+                             "replace it", hint="pick another --name or --out, or move that folder aside")
+
+
 def _replace(src: Path, dst: Path) -> None:
-    if dst.exists():
-        shutil.rmtree(dst)
+    """Put `src` at `dst`; an artifact already there is renamed aside first and removed only after."""
+    if not dst.exists():
+        src.rename(dst)
+        return
+    _refuse_non_artifact(dst)
+    aside = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=dst.parent))
+    dst.rename(aside / dst.name)
     src.rename(dst)
+    shutil.rmtree(aside)
 
 
 def _build(source: ExportSource, folder: Path, converter: str, seed: int,

@@ -23,6 +23,17 @@ class ExportSource:
     build: Callable[[], torch.nn.Module] | None = None  # None for an ONNX file
     onnx_path: Path | None = None
 
+    def __post_init__(self) -> None:
+        check_artifact_name(self.name)
+
+
+def check_artifact_name(name: str) -> None:
+    """An artifact name is one folder name inside the output folder: nothing that leads out of it (`..`,
+    `/abs`, `a/b`) or names the output folder itself (`.`), so `--force` can only ever replace that folder."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name or name.endswith(".failed"):
+        raise EdgebenchError(f"artifact name {name!r} is not a plain folder name",
+                             hint="pass --name with a plain name such as mynet (no '/', '..', '.' or '.failed')")
+
 
 def parse_shape(text: str) -> tuple[int, ...]:
     try:

@@ -168,3 +168,36 @@ def test_converter_crash_is_reported_with_its_log(tmp_path):
     assert "pnnx was killed by SIGSEGV" in r.stderr
     log = tmp_path / "topk_net.pnnx.log"
     assert log.is_file() and str(log) in r.stderr
+
+
+# -- names and --force never reach outside the artifact folder (issue 15, row 1) --------------------------------
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../x", "/abs", "a/b", "good.failed"])
+def test_a_name_that_leaves_the_output_folder_is_refused_before_anything_is_touched(tmp_path, name):
+    """`edgebench export good.onnx --out parent/out --name .. --force` once deleted all of parent/."""
+    parent = tmp_path / "parent"
+    (parent / "out" / "keep").mkdir(parents=True)
+    (parent / "thesis.tex").write_text("years of work")
+    (parent / "out" / "keep" / "data.bin").write_bytes(b"\x00" * 10)
+    good = parent / "good.onnx"
+    _dynamic_batch_onnx(good)
+    before = _tree(tmp_path)
+    r = cli("export", str(good), "--input-shape", "1,3,32,32", "--out", str(parent / "out"), "--name", name, "--force")
+    assert r.exit_code == 2 and "is not a plain folder name" in r.stderr and "Traceback" not in r.output
+    assert _tree(tmp_path) == before
+
+
+def test_force_never_replaces_a_folder_that_is_not_an_artifact(tmp_path):
+    out = tmp_path / "out"
+    (out / "mine").mkdir(parents=True)
+    (out / "mine" / "notes.txt").write_text("not an artifact")
+    good = tmp_path / "good.onnx"
+    _dynamic_batch_onnx(good)
+    r = cli("export", str(good), "--input-shape", "1,3,32,32", "--out", str(out), "--name", "mine", "--force")
+    assert r.exit_code == 2 and "is not an artifact folder" in r.stderr and "Traceback" not in r.output
+    assert (out / "mine" / "notes.txt").read_text() == "not an artifact"
+    assert sorted(p.name for p in out.iterdir()) == ["mine"]  # no staging folder left either
