@@ -1,8 +1,10 @@
 """The results store: every run, every model's RunResult, its raw samples and counters, in one SQLite file.
 
 WAL mode with a busy timeout lets two runs (two boards) write at once; every result is committed the moment
-it is added, so a crash loses nothing already added. A file that is not a healthy edgebench store is refused
-with a clear error and never rewritten or deleted.
+it is added, so a crash loses nothing already added. An existing file is first inspected over a read-only
+connection (header, tables, schema version, quick_check): one that is not a healthy edgebench store is
+refused with a clear error before anything, not even the switch to WAL, writes to it. A run's row is written
+with its first result, so a run that stored nothing leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import secrets
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +108,26 @@ _RUN_COLUMNS = "id, started, device, argv, edgebench_version, notes"
 
 
 @dataclass(frozen=True)
+class NewRun:
+    """A run not in the store yet: `Store.add_result(result, new_run)` writes its row in the transaction of
+    its first result, so a run that ends before any result (refused, busy, aborted) is never left behind."""
+
+    id: str
+    started: str  # UTC, ISO 8601
+    device: str
+    argv: list[str]
+    notes: str = ""
+
+
+def new_run(device: str, argv: list[str], *, notes: str = "", started: str | None = None) -> NewRun:
+    """A fresh run id (UTC time plus a random suffix: unique across processes); nothing is written."""
+    now = time.gmtime()
+    run_id = time.strftime("%Y%m%d-%H%M%S", now) + "-" + secrets.token_hex(3)
+    return NewRun(id=run_id, started=started or time.strftime("%Y-%m-%dT%H:%M:%SZ", now), device=device,
+                  argv=list(argv), notes=notes)
+
+
+@dataclass(frozen=True)
 class RunInfo:
     """One stored run and what it holds."""
 
@@ -122,18 +146,49 @@ class RunInfo:
 
 
 def default_store_path() -> Path:
-    return data_dir() / STORE_NAME
+    return data_dir(create=False) / STORE_NAME
+
+
+def writable(path: Path) -> bool:
+    """Whether a store at `path` could be written: the file (when it exists) and its folder, which must take
+    SQLite's -wal and -shm files."""
+    return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
 class Store:
-    """Open (creating if absent) the store at `path` (default: the data dir's results.sqlite3)."""
+    """Open (creating if absent) the store at `path` (default: the data dir's results.sqlite3).
 
-    def __init__(self, path: Path | str | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_S):
-        self.path = Path(path) if path is not None else default_store_path()
+    read_only=True never writes (no WAL switch, no migration, no -wal file) and works on a read-only folder
+    or file; a writer refuses such a store at once, before the caller does any work it could not store.
+    """
+
+    def __init__(self, path: Path | str | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_S,
+                 read_only: bool = False):
+        self.path = Path(path) if path is not None else data_dir() / STORE_NAME
+        self.read_only = read_only
         self._busy_timeout_s = busy_timeout_s
         self._refuse_foreign_file()
         if not self.path.parent.is_dir():
             raise EdgebenchError(f"cannot create the results store {self.path}: its folder does not exist")
+        if not read_only and not writable(self.path):
+            raise EdgebenchError(f"the results store {self.path} is read-only (it or its folder cannot be "
+                                 "written); it was left untouched",
+                                 hint="point --store or EDGEBENCH_DATA at a writable place; `edgebench results` "
+                                      "and `edgebench report` can still read it")
+        if read_only:
+            self._db = self._open_read_only()
+            try:
+                self._inspect(self._db, require_current=True)
+            except BaseException:
+                self._db.close()
+                raise
+            return
+        if self.path.exists() and self.path.stat().st_size > 0:
+            probe = self._open_read_only()
+            try:
+                self._inspect(probe, require_current=False)
+            finally:
+                probe.close()
         with self._guard():
             # isolation_level=None: we open every write transaction ourselves (BEGIN IMMEDIATE, see _write).
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
@@ -159,27 +214,28 @@ class Store:
     # --- writing -----------------------------------------------------------------------------------------
 
     def begin_run(self, device: str, argv: list[str], *, notes: str = "", started: str | None = None) -> str:
-        """Record a new run and return its id (UTC time plus a random suffix: unique across processes)."""
-        now = time.gmtime()
-        run_id = time.strftime("%Y%m%d-%H%M%S", now) + "-" + secrets.token_hex(3)
-        started = started or time.strftime("%Y-%m-%dT%H:%M:%SZ", now)
+        """Record a new run now and return its id (a run that may store nothing: see NewRun)."""
+        run = new_run(device, argv, notes=notes, started=started)
         with self._write() as db:
-            db.execute(
-                "INSERT INTO runs (id, started, device, argv, edgebench_version, notes) VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, started, device, json.dumps(list(argv)), __version__, notes),
-            )
-        return run_id
+            _insert_run(db, run)
+        return run.id
 
-    def add_result(self, result: RunResult) -> None:
-        """Store one model's result and commit at once. A failed result may be replaced (resume); an ok one not."""
+    def add_result(self, result: RunResult, new_run: NewRun | None = None) -> None:
+        """Store one model's result and commit at once. A failed result may be replaced (resume); an ok one not.
+        With `new_run`, that run's row is written in the same transaction unless it is stored already."""
         if result.status not in RESULT_STATUSES:
             raise EdgebenchError(f"result status {result.status!r} is not one of {', '.join(RESULT_STATUSES)}")
         row = {c: getattr(result, c) for c in RESULT_COLUMNS}
         row.update({c: json.dumps(to_dict(getattr(result, c))) for c in RESULT_JSON_COLUMNS})
         row["has_counters"] = int(result.counters is not None)
         row = {k: _encode_real(v) for k, v in row.items()}
+        if new_run is not None and new_run.id != result.run_id:
+            raise EdgebenchError(f"result for run {result.run_id} added with run {new_run.id}")
         with self._write() as db:
             run = db.execute("SELECT device FROM runs WHERE id = ?", (result.run_id,)).fetchone()
+            if run is None and new_run is not None:
+                _insert_run(db, new_run)
+                run = (new_run.device,)
             if run is None:
                 raise EdgebenchError(f"run {result.run_id!r} is not in the store", "start it with Store.begin_run")
             if run[0] != result.device:
@@ -212,9 +268,12 @@ class Store:
 
     # --- reading -----------------------------------------------------------------------------------------
 
-    def runs(self, limit: int | None = None, *, device: str | None = None) -> list[RunInfo]:
-        """Stored runs, newest first."""
-        where, params = ("WHERE device = ?", [device]) if device else ("", [])
+    def runs(self, limit: int | None = None, *, device: str | None = None, with_results: bool = False) -> list[RunInfo]:
+        """Stored runs, newest first; with_results=True leaves out runs that hold no result."""
+        conditions, params = (["device = ?"], [device]) if device else ([], [])
+        if with_results:
+            conditions.append("EXISTS (SELECT 1 FROM results r WHERE r.run_id = runs.id)")
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY started DESC, rowid DESC"
         if limit is not None:
             sql += " LIMIT ?"
@@ -224,7 +283,8 @@ class Store:
             return [self._run_info(row) for row in rows]
 
     def latest_run(self, device: str | None = None) -> RunInfo | None:
-        runs = self.runs(1, device=device)
+        """The newest run that holds a result (older stores may hold runs that ended before their first)."""
+        runs = self.runs(1, device=device, with_results=True)
         return runs[0] if runs else None
 
     def run(self, run_id: str) -> RunInfo:
@@ -326,38 +386,73 @@ class Store:
         if head and head != _SQLITE_HEADER:
             raise self._corrupt("not an SQLite database")
 
-    def _enter_wal(self) -> None:
-        """Switch to WAL (persistent once any process has). While another process is creating the store,
-        SQLite can answer "locked" at once instead of through the busy handler, so retry until the timeout."""
+    def _retry_locked(self, step):
+        """While another process is creating the store, SQLite can answer "locked" at once instead of through
+        the busy handler, so retry until the timeout."""
         deadline = time.monotonic() + self._busy_timeout_s
         while True:
             try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                return
+                return step()
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
 
+    def _enter_wal(self) -> None:
+        """Switch to WAL (persistent once any process has)."""
+        self._retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A connection that cannot write the file. In a folder that cannot take SQLite's -shm file, a store
+        without a -wal file is read as immutable (nothing is pending that -shm would index)."""
+        uri = f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode=ro"
+        if not os.access(self.path.parent, os.W_OK) and not Path(f"{self.path}-wal").exists():
+            uri += "&immutable=1"
+        with self._guard():
+            return sqlite3.connect(uri, uri=True, timeout=self._busy_timeout_s, isolation_level=None)
+
+    def _inspect(self, db: sqlite3.Connection, require_current: bool) -> None:
+        """Refuse, reading only, a file that is not a healthy edgebench store of a schema this one knows."""
+
+        def check() -> int:
+            version = self._schema(db)
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise self._corrupt(problems[0])
+            return version
+
+        with self._guard():
+            version = self._retry_locked(check)
+        if require_current and version < len(MIGRATIONS):
+            raise EdgebenchError(
+                f"the results store {self.path} has schema version {version}, older than this edgebench reads "
+                f"({len(MIGRATIONS)}), and it is read-only here, so it cannot be upgraded; it was left untouched",
+                "open it once where it is writable (any edgebench command upgrades it)")
+
+    def _schema(self, db: sqlite3.Connection) -> int:
+        """The store's schema version (0: an empty database); a foreign or newer one is refused."""
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "schema_version" in tables:
+            version = db.execute("SELECT version FROM schema_version").fetchone()[0]
+        elif tables - {"sqlite_sequence"}:
+            raise EdgebenchError(
+                f"{self.path} is an SQLite database but not an edgebench results store (tables: "
+                f"{', '.join(sorted(tables))}); it was left untouched",
+                "point --store at another file",
+            )
+        else:
+            version = 0
+        if version > len(MIGRATIONS):
+            raise EdgebenchError(
+                f"the results store {self.path} has schema version {version}, newer than this edgebench "
+                f"({__version__}) knows ({len(MIGRATIONS)}); it was left untouched",
+                "upgrade edgebench",
+            )
+        return version
+
     def _migrate(self) -> None:
         with self._write() as db:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "schema_version" in tables:
-                version = db.execute("SELECT version FROM schema_version").fetchone()[0]
-            elif tables - {"sqlite_sequence"}:
-                raise EdgebenchError(
-                    f"{self.path} is an SQLite database but not an edgebench results store (tables: "
-                    f"{', '.join(sorted(tables))}); it was left untouched",
-                    "point --store at another file",
-                )
-            else:
-                version = 0
-            if version > len(MIGRATIONS):
-                raise EdgebenchError(
-                    f"the results store {self.path} has schema version {version}, newer than this edgebench "
-                    f"({__version__}) knows ({len(MIGRATIONS)}); it was left untouched",
-                    "upgrade edgebench",
-                )
+            version = self._schema(db)
             for step in MIGRATIONS[version:]:
                 for statement in step:
                     db.execute(statement)
@@ -368,6 +463,8 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, committed on success. BEGIN IMMEDIATE takes the write lock up front, so a
         second writer waits (busy timeout) instead of failing when it upgrades a read lock."""
+        if self.read_only:
+            raise EdgebenchError(f"the results store {self.path} was opened read-only; nothing was written")
         with self._guard():
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -404,6 +501,13 @@ class Store:
             f"the results store {self.path} is damaged ({why}); it was left untouched",
             f"move it aside to start a new store; `sqlite3 {self.path} .recover` may rescue its rows",
         )
+
+
+def _insert_run(db: sqlite3.Connection, run: NewRun) -> None:
+    db.execute(
+        "INSERT INTO runs (id, started, device, argv, edgebench_version, notes) VALUES (?, ?, ?, ?, ?, ?)",
+        (run.id, run.started, run.device, json.dumps(run.argv), __version__, run.notes),
+    )
 
 
 def _layer_breakdown(raw: str | None) -> list[LayerCost] | None:

@@ -8,6 +8,9 @@ down after. Tests using it are slow (mark them `@pytest.mark.slow`).
 shared by every test of the session: EDGEBENCH_TEST_CACHE when set (CI sets it; keep one to share builds
 between runs), else one session tmp dir. `build_cache` also points EDGEBENCH_CACHE at it for the session.
 
+`read_only_folder`: a folder that becomes truly read-only on `seal()`, for root too (a tmpfs remounted ro;
+chmod when not root).
+
 `edgebench_dirs`: points EDGEBENCH_DATA / EDGEBENCH_CACHE at the test's tmp dir (and XDG_CONFIG_HOME, so a
 developer's own ~/.config/edgebench/devices.yaml never leaks into a test).
 """
@@ -15,6 +18,7 @@ developer's own ~/.config/edgebench/devices.yaml never leaks into a test).
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,3 +86,35 @@ def build_cache(shared_cache):
     patch.setenv("EDGEBENCH_CACHE", str(shared_cache))
     yield shared_cache
     patch.undo()
+
+
+@dataclass
+class ReadOnlyFolder:
+    path: Path
+    mounted: bool  # a tmpfs of its own (root): sealing remounts it read-only
+
+    def seal(self) -> None:
+        if self.mounted:
+            subprocess.run(["mount", "-o", "remount,ro", str(self.path)], check=True)
+            return
+        for p in [*self.path.rglob("*"), self.path]:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path):
+    path = tmp_path / "read-only"
+    path.mkdir()
+    root = os.geteuid() == 0
+    mounted = root and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(path)],
+                                      capture_output=True).returncode == 0
+    if root and not mounted:
+        pytest.skip("root without mount(8): no folder is read-only for root")
+    try:
+        yield ReadOnlyFolder(path, mounted)
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], check=True)
+        else:
+            for p in [path, *path.rglob("*")]:
+                p.chmod(0o755)

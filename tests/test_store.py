@@ -270,3 +270,87 @@ def test_a_crash_loses_nothing_already_added(tmp_path):
         run = s.latest_run()
         assert s.done_models(run.id) == {f"m{i}_1.0x" for i in range(6)}  # 0..5 were added before the kill
         assert s.results(run.id)[5] == make_result(run.id, "m5_1.0x", seed=5, n=300, counters=40)
+
+
+# -- issue 15: read-only and foreign stores are never written, not even their header; empty runs ------------------
+
+def _no_sidecars(path: Path) -> bool:
+    return not Path(f"{path}-wal").exists() and not Path(f"{path}-shm").exists()
+
+
+def test_foreign_sqlite_database_is_left_byte_for_byte(tmp_path):
+    """Row 7: a foreign database used to be refused only after SQLite had switched it to WAL."""
+    path = tmp_path / "app.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE contacts (name TEXT)")
+    con.execute("INSERT INTO contacts VALUES ('ada')")
+    con.commit()
+    con.close()
+    before = _digest(path)
+    with pytest.raises(EdgebenchError, match="not an edgebench results store.*left untouched"):
+        Store(path)
+    assert _digest(path) == before and _no_sidecars(path)
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_damaged_non_wal_store_is_refused_untouched(tmp_path):
+    """Row 7: a damaged store in rollback-journal mode (copied off another machine, say) keeps its header."""
+    path = tmp_path / "results.sqlite3"
+    with Store(path) as s:
+        run_id = s.begin_run("imx6", [])
+        for i in range(20):
+            s.add_result(make_result(run_id, f"m{i}_1.0x", n=500, counters=50))
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.close()
+    page = sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    assert data[18:20] == b"\x01\x01"  # rollback journal, not WAL
+    data[4 * page:] = bytes((i * 7919) % 251 for i in range(len(data) - 4 * page))
+    path.write_bytes(bytes(data))
+    before = _digest(path)
+    for read_only in (False, True):
+        with pytest.raises(EdgebenchError, match="damaged.*left untouched"):
+            Store(path, read_only=read_only)
+    assert _digest(path) == before and _no_sidecars(path)
+
+
+def test_read_only_store_is_read_and_never_written(read_only_folder):
+    """Row 10: a store in a read-only EDGEBENCH_DATA can be read; a writer is refused at once."""
+    from click.testing import CliRunner
+
+    from edgebench.cli import main
+
+    path = read_only_folder.path / "results.sqlite3"
+    with Store(path) as s:
+        run_id = s.begin_run("imx6", ["edgebench", "run"])
+        s.add_result(make_result(run_id, "fd_mobilenet_1.0x"))
+    read_only_folder.seal()
+    before = _digest(path)
+    with Store(path, read_only=True) as s:
+        assert [r.model for r in s.results(run_id)] == ["fd_mobilenet_1.0x"]
+        with pytest.raises(EdgebenchError, match="opened read-only"):
+            s.begin_run("imx6", [])
+    with pytest.raises(EdgebenchError, match="is read-only.*left untouched"):
+        Store(path)
+    cli = CliRunner()
+    listed = cli.invoke(main, ["results", "--store", str(path), "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [r["id"] for r in __import__("json").loads(listed.stdout)] == [run_id]
+    shown = cli.invoke(main, ["report", "--store", str(path)])
+    assert shown.exit_code == 0 and run_id in shown.stdout, shown.output
+    assert _digest(path) == before and _no_sidecars(path)
+
+
+def test_a_run_is_stored_with_its_first_result_and_latest_skips_empty_runs(db):
+    """Row 13: refused, busy or aborted runs used to leave empty runs that `--resume` and `report` then picked."""
+    pending = store_mod.new_run("imx6", ["edgebench", "run"])
+    assert db.runs() == []  # nothing written for a run that has stored nothing
+    db.add_result(make_result(pending.id, "a_1.0x"), pending)
+    db.add_result(make_result(pending.id, "b_1.0x"), pending)  # the row is written once
+    assert [(r.id, r.models) for r in db.runs()] == [(pending.id, 2)]
+    empty = db.begin_run("imx6", [])  # as older edgebench versions left them
+    assert db.latest_run("imx6").id == pending.id and db.latest_run().id == pending.id
+    assert {r.id for r in db.runs()} == {pending.id, empty}  # listed (with 0 models), never picked as latest
+    with pytest.raises(EdgebenchError, match="added with run"):
+        db.add_result(make_result(pending.id, "c_1.0x"), store_mod.new_run("imx6", []))

@@ -8,7 +8,7 @@ import click
 
 from edgebench.errors import EdgebenchError
 from edgebench.result import RunResult
-from edgebench.store import RunInfo, Store, default_store_path
+from edgebench.store import RunInfo, Store, default_store_path, writable
 
 STORE_OPTION = click.option(
     "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -18,9 +18,10 @@ FIRST_RUN_HINT = "run a model first, e.g. `edgebench run --device imx6`"
 
 
 def existing_store(path: Path | None) -> Store | None:
-    """The store, or None when there is no file yet (reading never creates one)."""
+    """The store, or None when there is no file yet (reading never creates one). A store that cannot be
+    written is read without writing; a writable one is upgraded to this edgebench's schema as any open does."""
     path = path or default_store_path()
-    return Store(path) if path.exists() else None
+    return Store(path, read_only=not writable(path)) if path.exists() else None
 
 
 def load_run(store_path: Path | None, device: str | None, run_id: str | None) -> tuple[RunInfo, list[RunResult]]:
