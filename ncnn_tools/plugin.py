@@ -2,8 +2,9 @@
 
 The plugin (qemu_plugin/eb_counters.c, see its README.md) counts guest instructions by class, bytes loaded
 and stored, and L1D/L1I/L2 misses of a cache model between the runner's iteration markers, and writes one
-JSON line per closed iteration to a file. It needs Debian's `qemu-user` (plugin API v1 on QEMU 7.2);
-`qemu-user-static` is built without plugin support.
+JSON line per closed iteration to a file. It needs a dynamic qemu-user with plugin API v1 (QEMU 7.2):
+a bare "qemu-arm" / "qemu-aarch64" here always means edgebench's pinned build of Debian 12's QEMU 7.2
+(qemu_build.py; EDGEBENCH_QEMU=system opts out to PATH's), and the plugin is keyed by that build.
 
     lib = build_plugin()
     cmd = ["qemu-arm", "-cpu", "cortex-a9", *plugin_args(out, IMX6_CACHES), runner, ...]
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from edgebench.errors import EdgebenchError
+from edgebench.ncnn_tools.qemu_build import EMULATORS, counting_qemu, resolve_emulator_argv
 from edgebench.paths import cache_dir
 from edgebench.result import IterationCounts
 
@@ -36,8 +38,9 @@ PLUGIN_DIR = Path(__file__).parent / "qemu_plugin"
 PLUGIN_SOURCE = PLUGIN_DIR / "eb_counters.c"
 SELFTEST_SOURCE = PLUGIN_DIR / "selftest.c"
 COUNTS_SCHEMA = "edgebench-counts/1"
-QEMU_PACKAGE_HINT = ("install Debian's qemu-user (sudo apt-get install qemu-user); "
-                     "qemu-user-static is built without TCG plugin support")
+QEMU_PACKAGE_HINT = ("count with edgebench's pinned QEMU 7.2 build (leave EDGEBENCH_QEMU unset), or install "
+                     "Debian 12's qemu-user (sudo apt-get install qemu-user); qemu-user-static is built "
+                     "without TCG plugin support")
 _COUNT_FIELDS = tuple(IterationCounts.__dataclass_fields__)
 
 
@@ -87,20 +90,26 @@ class CacheConfig:
 IMX6_CACHES = CacheConfig(CacheGeometry(32768, 4, 32), CacheGeometry(32768, 4, 32), CacheGeometry(524288, 16, 32))
 
 
-def _qemu_version(qemu: str) -> str:
-    exe = shutil.which(qemu)
-    if exe is None:
+def _emulator_exe(qemu: str) -> str:
+    """The binary `qemu` runs: the counting emulator for a bare qemu-arm/qemu-aarch64, else PATH's."""
+    exe = resolve_emulator_argv([qemu])[0]
+    found = shutil.which(exe)
+    if found is None:
         raise EdgebenchError(f"{qemu} not found on PATH: the counting plugin needs QEMU user-mode emulation",
                              hint=QEMU_PACKAGE_HINT)
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    return found
+
+
+def _qemu_version(qemu: str) -> str:
+    if qemu in EMULATORS:
+        return counting_qemu(qemu).version
+    out = subprocess.run([_emulator_exe(qemu), "--version"], capture_output=True, text=True, timeout=30)
     return out.stdout.splitlines()[0].strip() if out.stdout else ""
 
 
 def require_plugin_support(qemu: str) -> None:
     """A clear error when `qemu` cannot load TCG plugins (e.g. qemu-user-static) or is not there at all."""
-    exe = shutil.which(qemu)
-    if exe is None:
-        raise EdgebenchError(f"{qemu} not found on PATH", hint=QEMU_PACKAGE_HINT)
+    exe = _emulator_exe(qemu)
     help_text = subprocess.run([exe, "-h"], capture_output=True, text=True, timeout=30).stdout
     if "-plugin" not in help_text:
         raise EdgebenchError(f"{exe} has no TCG plugin support (its -h lists no -plugin option)",
@@ -108,14 +117,15 @@ def require_plugin_support(qemu: str) -> None:
 
 
 def build_plugin(qemu: str = "qemu-arm") -> Path:
-    """The compiled plugin, built once per (plugin source, QEMU version) under the edgebench cache.
+    """The compiled plugin, built once per (plugin source, QEMU) under the edgebench cache.
 
     One library serves qemu-arm and qemu-aarch64 (the guest is detected at load); `qemu` only names the
-    binary whose version goes into the key.
+    emulator that goes into the key: the counting emulator's key for a bare qemu-arm/qemu-aarch64, else
+    the binary's version line.
     """
     source = PLUGIN_SOURCE.read_bytes()
-    version = _qemu_version(qemu)
-    key = hashlib.sha256(source + b"\0" + version.encode()).hexdigest()[:16]
+    emulator = counting_qemu(qemu).key if qemu in EMULATORS else _qemu_version(qemu)
+    key = hashlib.sha256(source + b"\0" + emulator.encode()).hexdigest()[:16]
     out_dir = cache_dir() / "qemu_plugin"
     lib = out_dir / f"eb_counters-{key}.so"
     if lib.exists():
@@ -287,15 +297,16 @@ def run_counted(qemu_cmd: Sequence[str], program: Sequence[str], counts_file: st
                 cwd: str | os.PathLike | None = None, timeout: float = 3600, symbols: bool = False) -> CountedRun:
     """Run `program` under `qemu_cmd` (e.g. ["qemu-arm", "-cpu", "cortex-a9"]) with the counting plugin.
 
-    A QEMU that cannot load the plugin, or a plugin that refuses to start, is a clear error here; whether
-    the counts are complete is parse_counts' business.
+    A bare qemu-arm/qemu-aarch64 runs the counting emulator (resolve_emulator_argv). A QEMU that cannot
+    load the plugin, or a plugin that refuses to start, is a clear error here; whether the counts are
+    complete is parse_counts' business.
     """
     require_plugin_support(qemu_cmd[0])
     counts_file = Path(counts_file)
     counts_file.unlink(missing_ok=True)
     args = plugin_args(counts_file, caches, lib=build_plugin(qemu_cmd[0]), symbols=symbols)
-    proc = subprocess.run([*qemu_cmd, *args, *program], capture_output=True, text=True, timeout=timeout,
-                          env=None if env is None else dict(env), cwd=cwd)
+    proc = subprocess.run([*resolve_emulator_argv(qemu_cmd), *args, *program], capture_output=True, text=True,
+                          timeout=timeout, env=None if env is None else dict(env), cwd=cwd)
     if proc.returncode != 0 and not counts_file.exists():
         lines = proc.stderr.splitlines()
         own = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("eb_counters:")]
