@@ -2,7 +2,8 @@
 
 deploy() asks the board for the sha256 of its copies in one `sha256sum` call, uploads only the files whose
 hash differs (to a temporary name, then `mv` over the old one, so a reader never sees half a file) and reports
-the bytes sent: an unchanged re-run sends none.
+the bytes sent: an unchanged re-run sends none. Temporary files an interrupted upload left are removed first,
+and an upload that fails for want of space says so with the board's free space.
 
 board_lock() keeps two runs off one board: a `mkdir` lock (atomic on every POSIX filesystem, no flock binary
 needed) in the remote workdir, with an owner file that a heartbeat keeps fresh. A waiter breaks a lock whose
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from edgebench.errors import EdgebenchError
 from edgebench.hashing import sha256_file
-from edgebench.transport import Transport
+from edgebench.transport import ConnectionLost, Transport
 
 LOCK_NAME = ".edgebench.lock"
 
@@ -92,8 +93,7 @@ def deploy(transport: Transport, files: Mapping[str, str | Path], remote_dir: st
         if not path.is_file():
             raise EdgebenchError(f"deploy: {path} (for {name}) is not a file")
     digests = {name: sha256_file(path) for name, path in local.items()}
-    subdirs = sorted({posixpath.join(remote_dir, posixpath.dirname(n)) for n in names})
-    transport.run(["mkdir", "-p", "--", remote_dir, *subdirs], timeout=60).check(
+    transport.run(["sh", "-c", _PREPARE, "edgebench", remote_dir, *names], timeout=60).check(
         f"{transport.name}: creating {remote_dir}")
     remote = remote_hashes(transport, remote_dir, names)
     note = "" if remote is not None else "the board has no sha256sum: every file sent"
@@ -108,8 +108,8 @@ def deploy(transport: Transport, files: Mapping[str, str | Path], remote_dir: st
         if changed:
             if progress is not None:
                 progress(name, size)
-            temp = posixpath.join(posixpath.dirname(final), f".{posixpath.basename(name)}.tmp-{secrets.token_hex(4)}")
-            transport.put(local[name], temp)
+            temp = posixpath.join(posixpath.dirname(final), f".{posixpath.basename(name)}{_TEMP_MARK}{secrets.token_hex(4)}")
+            _upload(transport, local[name], temp, size)
             moves += [mode, temp, final]
             sent_bytes += size
         else:
@@ -122,6 +122,38 @@ def deploy(transport: Transport, files: Mapping[str, str | Path], remote_dir: st
         f"{transport.name}: moving uploaded files into place in {remote_dir}")
     return DeploySummary(remote_dir=remote_dir, files=deployed, bytes_sent=sent_bytes,
                          seconds=time.monotonic() - start, hash_check=remote is not None, note=note)
+
+
+_TEMP_MARK = ".tmp-"
+# $1 the remote dir, then the names: create their folders and drop temporaries an interrupted upload left.
+# Parameter expansion, not dirname/basename, and rm only where there is one: a minimal board may lack them.
+_PREPARE = ('d=$1; shift; mkdir -p -- "$d" && cd -- "$d" || exit 1; command -v rm >/dev/null || r=:; '
+            'for f; do p=${f%/*}; [ "$p" = "$f" ] && p=.; mkdir -p -- "$p" || exit 1; '
+            f'${{r:-rm}} -f -- "$p/.${{f##*/}}{_TEMP_MARK}"* || exit 1; done')
+
+
+def _upload(transport: Transport, local: Path, temp: str, size: int) -> None:
+    """put() to a temporary name; a failure that is not a lost connection removes the partial file and, when
+    the board lacks the room, says how much it has."""
+    try:
+        transport.put(local, temp)
+    except ConnectionLost:
+        raise  # the partial temporary stays until the next deploy removes it; it is never used
+    except EdgebenchError as exc:
+        transport.run(["rm", "-f", "--", temp], timeout=60)
+        free_kib = _free_kib(transport, posixpath.dirname(temp))
+        if free_kib is not None and free_kib * 1024 < size:
+            raise EdgebenchError(f"{transport.name}: no room for {local.name} ({size // 1024} KiB) in "
+                                 f"{posixpath.dirname(temp)}: {free_kib} KiB free",
+                                 hint="free space on the board, then run again (--resume keeps what finished)") from None
+        raise
+
+
+def _free_kib(transport: Transport, remote_dir: str) -> int | None:
+    """Free KiB where remote_dir lives (POSIX `df -Pk`), or None when the board cannot say."""
+    result = transport.run(["df", "-Pk", "--", remote_dir], timeout=60)
+    fields = result.stdout.strip().splitlines()[-1].split() if result.ok and result.stdout.strip() else []
+    return int(fields[3]) if len(fields) >= 4 and fields[3].isdigit() else None
 
 
 # -- the board lock ---------------------------------------------------------------------------------------------
@@ -146,6 +178,9 @@ class LockInfo:
     raw_owner: str
     age_s: float  # seconds since the holder's last heartbeat
 
+    def describe_holder(self) -> str:
+        return self.owner.describe() if self.owner else "an unknown holder (its owner file is unreadable)"
+
 
 @dataclass
 class BoardLock:
@@ -160,6 +195,8 @@ _ACQUIRE = (
     # $1 lock dir, $2 owner json. Prints "acquired", or "held AGE" then the owner file.
     'if mkdir "$1" 2>/dev/null; then printf "%s\\n" "$2" > "$1/owner" && echo acquired && exit 0; '
     'rm -f "$1/owner"; rmdir "$1"; exit 1; fi; '
+    # mkdir failed with no lock there: the workdir refuses it (read-only, full); mkdir again for its reason
+    '[ -d "$1" ] || { mkdir "$1" && rmdir "$1"; exit 1; }; '
     # age of the last heartbeat; a lock dir without an owner file (holder died right after mkdir) by its own
     'now=$(date +%s); m=$(stat -c %Y "$1/owner" 2>/dev/null || date -r "$1/owner" +%s 2>/dev/null '
     '|| stat -c %Y "$1" 2>/dev/null || echo "$now"); echo "held $((now - m))"; cat "$1/owner" 2>/dev/null; exit 0'
@@ -217,7 +254,7 @@ def board_lock(transport: Transport, workdir: str, *, wait: bool = True, purpose
         if info.age_s > stale_after_s or (info.owner is not None and _local_pid_dead(info.owner)):
             transport.run(["sh", "-c", _BREAK, "edgebench", lock_dir, info.raw_owner], timeout=60)
             continue
-        holder = info.owner.describe() if info.owner else "an unknown holder"
+        holder = info.describe_holder()
         if not wait:
             raise EdgebenchError(f"{transport.name} is busy: its lock {lock_dir} is held by {holder}",
                                  hint="wait for that run to finish, or drop --no-wait to queue behind it")
@@ -242,7 +279,7 @@ def board_lock(transport: Transport, workdir: str, *, wait: bool = True, purpose
 def _try_acquire(transport: Transport, lock_dir: str, owner_line: str) -> LockInfo | None:
     """None when we now hold the lock, else what we know of the holder."""
     result = transport.run(["sh", "-c", _ACQUIRE, "edgebench", lock_dir, owner_line], timeout=60)
-    result.check(f"{transport.name}: taking the lock {lock_dir}")
+    result.check(f"{transport.name}: cannot create the lock {lock_dir} (is the workdir writable, with room?)")
     first, _, rest = result.stdout.partition("\n")
     if first == "acquired":
         return None

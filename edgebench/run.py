@@ -22,11 +22,14 @@ import numpy as np
 from edgebench.devices import Device
 from edgebench.errors import EdgebenchError
 from edgebench.export.manifest import MANIFEST_NAME, ArtifactManifest, load_manifest
-from edgebench.latency_model import modeled_ms_for
+from edgebench.latency_model import modeled_fields
+from edgebench.launcher import Launcher, launcher_for
 from edgebench.ncnn_tools.report import RunnerReport, parse_runner_output
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.result import BoardState, IterationCounts, LayerCost, RunResult, RunSettings
-from edgebench.store import Store
+from edgebench.store import NewRun, Store, new_run
+from edgebench.sysview import check_ncnn_saw
+from edgebench.transport import CommandTimeout
 
 # Below this the board computed something else than the host did on the same input (NCNN's fp16 paths
 # differ by ~1e-4 relative; a wrong kernel or a bad conversion is far below).
@@ -58,11 +61,12 @@ class Prepared:
 
 @dataclass(frozen=True)
 class BoardLayout:
-    """Where this run's files live on the board."""
+    """Where this run's files live on the board, and how a program starts there."""
 
     workdir: str
     runner: str  # relative to workdir: the runner sees the same argv on every board
     plugin: str | None  # the counting plugin's absolute path (emulated targets), or None
+    launcher: Launcher
 
 
 Stage = Callable[[str], None]
@@ -123,11 +127,27 @@ class Session:
         self.store = store
         self.argv = argv
         self.on_stage = on_stage
+        self.run_id: str | None = None  # known once the models are prepared; stored with its first result
+        self._new_run: NewRun | None = None  # a fresh run not in the store until its first result
 
     def execute(self, on_result: Callable[[RunResult], None]) -> tuple[str, list[RunResult]]:
-        from edgebench.deploy import board_lock, deploy
-        from edgebench.ncnn_tools.build import build_runtime
+        """Run the request's models; each result is stored (and passed to on_result) as it finishes.
+
+        On failure `run_id` names the run when it stored anything, so the caller can point at --resume."""
         from edgebench.targets import connect
+
+        # The board first: an unreachable, refusing or untrusted board is named in seconds, not after minutes
+        # of export and build.
+        self.on_stage(f"connecting to {self.device.name}")
+        transport, endpoint = connect(self.device)
+        try:
+            return self._execute(transport, endpoint.workdir, on_result)
+        finally:
+            transport.close()
+
+    def _execute(self, transport, ws: str, on_result: Callable[[RunResult], None]) -> tuple[str, list[RunResult]]:
+        from edgebench.deploy import board_lock
+        from edgebench.ncnn_tools.build import build_runtime
 
         req, device = self.request, self.device
         counting = req.count and device.emulated
@@ -147,52 +167,58 @@ class Session:
         runtime = build_runtime(device.arch, progress=False)
         self.runtime = runtime
         if req.resume_run:
-            done = self._resumable(req.resume_run, prepared)
-            run_id = req.resume_run
+            done, self._new_run = self._resumable(req.resume_run, prepared), None
+            self.run_id = req.resume_run
         else:
-            done, run_id = set(), self.store.begin_run(device.name, self.argv, notes=req.notes)
+            done, self._new_run = set(), new_run(device.name, self.argv, notes=req.notes)
+            self.run_id = self._new_run.id
+        run_id = self.run_id
         for model, error in unexportable.items():
             if model not in done:
-                failed = self._failed(run_id, model, "", None, BoardState(), _now(), error)
-                self.store.add_result(failed)
-                on_result(failed)
+                self._store(self._failed(run_id, model, "", None, BoardState(), _now(), error), on_result)
         todo = [p for p in prepared if p.manifest.name not in done]
         if req.resume_run:
             self.on_stage(f"resuming {run_id}: {len(done)} done, {len(todo)} to run")
         if not todo:
             return run_id, []
 
-        files = {f"runtime/{runtime.key[:16]}/edgebench-runner": runtime.runner}
-        for p in todo:
-            files[f"{p.remote_dir}/{p.manifest.param_file}"] = p.folder / p.manifest.param_file
-            files[f"{p.remote_dir}/{p.manifest.bin_file}"] = p.folder / p.manifest.bin_file
+        common = {f"runtime/{runtime.key[:16]}/edgebench-runner": runtime.runner}
         if counting:
             from edgebench.ncnn_tools.plugin import build_plugin, require_plugin_support
 
             require_plugin_support(device.emulator.argv[0])
             plugin = build_plugin(device.emulator.argv[0])
-            files[f"plugin/{plugin.name}"] = plugin
+            common[f"plugin/{plugin.name}"] = plugin
+        launcher = launcher_for(device)  # an emulated board's system view, checked before anything is sent
 
-        self.on_stage(f"connecting to {device.name}")
-        transport, endpoint = connect(device)
         results: list[RunResult] = []
-        try:
-            waited = lambda info: self.on_stage(f"{device.name} is busy ({info.owner.describe()}); waiting")  # noqa: E731
-            with board_lock(transport, endpoint.workdir, wait=req.wait_for_lock, on_wait=waited):
-                self.on_stage(f"deploying to {device.name}")
-                summary = deploy(transport, files, endpoint.workdir)
-                self.on_stage(f"deployed: {summary.files_sent} file(s), {summary.bytes_sent} bytes sent")
-                ws = endpoint.workdir
-                layout = BoardLayout(ws, f"runtime/{runtime.key[:16]}/edgebench-runner",
-                                     posixpath.join(ws, f"plugin/{plugin.name}") if counting else None)
-                for p in todo:
-                    result = self._run_one(transport, layout, run_id, p)
-                    self.store.add_result(result)
-                    results.append(result)
-                    on_result(result)
-        finally:
-            transport.close()
+        waited = lambda info: self.on_stage(f"{device.name} is busy ({info.describe_holder()}); waiting")  # noqa: E731
+        with board_lock(transport, ws, wait=req.wait_for_lock, on_wait=waited):
+            self._deploy(transport, common, ws)
+            layout = BoardLayout(ws, f"runtime/{runtime.key[:16]}/edgebench-runner",
+                                 posixpath.join(ws, f"plugin/{plugin.name}") if counting else None, launcher)
+            for p in todo:
+                # Each model's files go up right before it runs: a board lost or full at model k leaves
+                # models 1..k-1 stored, and nothing half-sent is ever at a name the runner reads.
+                m = p.manifest
+                self._deploy(transport, {f"{p.remote_dir}/{m.param_file}": p.folder / m.param_file,
+                                         f"{p.remote_dir}/{m.bin_file}": p.folder / m.bin_file}, ws)
+                result = self._run_one(transport, layout, run_id, p)
+                self._store(result, on_result)
+                results.append(result)
         return run_id, results
+
+    def _deploy(self, transport, files: dict[str, Path], ws: str) -> None:
+        from edgebench.deploy import deploy
+
+        self.on_stage(f"deploying to {self.device.name}")
+        summary = deploy(transport, files, ws)
+        self.on_stage(f"deployed: {summary.files_sent} file(s), {summary.bytes_sent} bytes sent")
+
+    def _store(self, result: RunResult, on_result: Callable[[RunResult], None]) -> None:
+        """Commit one result; a new run's row goes in with its first."""
+        self.store.add_result(result, self._new_run)
+        on_result(result)
 
     def _resumable(self, run_id: str, prepared: list[Prepared]) -> set[str]:
         """The models `run_id` finished, after checking that it measured what this run would."""
@@ -221,7 +247,7 @@ class Session:
         m, req, device = p.manifest, self.request, self.device
         started = _now()
         self.on_stage(f"{m.name}: board state")
-        before = collect_board_state(transport, device)
+        before = collect_board_state(transport, device, layout.launcher)
         ws = layout.workdir
         # The runner sees paths relative to the workdir: the same argv on every host, so the same heap layout
         # and, under the counting plugin, the same cache misses wherever the board's workdir lives.
@@ -236,17 +262,27 @@ class Session:
             transport.run(["mkdir", "-p", posixpath.dirname(remote_counts)], timeout=60).check()
             transport.run(["rm", "-f", remote_counts], timeout=60).check()
             emulator_options = _counter_args(device, remote_counts, layout.plugin, req.breakdown)
-        program = device.program_argv([f"./{layout.runner}", *options.argv()], emulator_options)
+        program = layout.launcher.argv([f"./{layout.runner}", *options.argv()], emulator_options)
         argv = ["sh", "-c", 'cd -- "$1" && shift && exec "$@"', "sh", ws, *program]
         what = "counting" if remote_counts else "running"
         self.on_stage(f"{m.name}: {what} on {device.name} ({req.settings.warmup} warm-up + {req.settings.loops} loops)")
-        res = transport.run(argv, timeout=req.timeout_s)
+        try:
+            res = transport.run(argv, timeout=req.timeout_s)
+        except CommandTimeout:  # the runner was killed; the board is fine, so this model fails alone
+            res = None
         board = finish_board_state(transport, device, before)
+        if res is None:
+            return self._failed(run_id, m.name, m.digest, m.macs / 1e6, board, started,
+                                f"timed out: still running after {req.timeout_s:g} s (--timeout), killed")
         where = f"edgebench-runner on {device.name}"
         try:
             if res.signal is not None:  # killed: whatever it printed is not a complete report
                 raise EdgebenchError(res.describe())
             report = parse_runner_output(res.stdout, res.exit_status, where)
+            board = dataclasses.replace(board, ncnn_cpu=report.cpu)
+            if layout.launcher.view is not None:
+                board = dataclasses.replace(board, system_view=layout.launcher.view.describe())
+                check_ncnn_saw(layout.launcher.view, report.cpu, where)
         except EdgebenchError as exc:
             return self._failed(run_id, m.name, m.digest, m.macs / 1e6, board, started, str(exc))
         counters, layer_breakdown = self._fetch_counts(transport, remote_counts) if remote_counts else (None, None)
@@ -258,7 +294,7 @@ class Session:
             first_inference_ms=report.first_inference_ms, peak_rss_kb=report.peak_rss_kb,
             output_checksum=dataclasses.asdict(report.output.checksum), output_cosine_vs_host=cosine,
             board=board, started_utc=started, finished_utc=_now(), counters=counters, mflops=m.macs / 1e6,
-            modeled_ms=modeled_ms_for(device, counters),  # None unless the device's CPU is calibrated
+            **modeled_fields(device, counters, m.macs),  # modeled_ms and its interval; None unless calibrated
             layer_breakdown=layer_breakdown)
         if not cosine >= MIN_COSINE_VS_HOST:
             return dataclasses.replace(result, status="failed", error=(

@@ -2,7 +2,8 @@
 
 `edgebench target up imx6` generates (once) a host key and a client key under data_dir()/targets/imx6/,
 writes an sshd_config that accepts only that client key for the current user, starts /usr/sbin/sshd on a free
-port and pins its host key in the target's own known_hosts. The "board" is this machine; its workdir is a
+port and pins its host key in the target's own known_hosts once: later ups carry that pinned key to the new
+port, so a replaced host key is refused as on a real board. The "board" is this machine; its workdir is a
 folder next to the keys, and the device's programs run behind its emulator argv (Device.program_argv).
 """
 
@@ -29,8 +30,8 @@ import paramiko
 
 from edgebench.devices import Connection, Device
 from edgebench.errors import EdgebenchError
-from edgebench.paths import data_dir
-from edgebench.transport import SSHTransport, pin_host_key
+from edgebench.paths import data_dir, ensure_dir
+from edgebench.transport import SSHTransport, known_hosts_name
 
 DEFAULT_REMOTE_WORKDIR = "edgebench"  # real boards: under the login's home
 PRIVSEP_DIR = Path("/run/sshd")  # sshd started by root insists on this empty, root-owned folder
@@ -207,9 +208,16 @@ class SshServer:
         return True
 
     def pin(self, port: int) -> None:
-        """Rewrite the private known_hosts: exactly this server's key on this port."""
-        self.known_hosts.unlink(missing_ok=True)
-        pin_host_key(self.known_hosts, "127.0.0.1", port, self.host_public_key())
+        """Point the private known_hosts at this port with the identity pinned the first time, which is read
+        from the .pub file only while nothing is pinned: a host key replaced since is refused at connect like
+        a real board's, until `edgebench devices trust NAME --replace` pins the new one (and that sticks)."""
+        keys = pinned_identity(self.known_hosts) or [self.host_public_key()]
+        name = known_hosts_name("127.0.0.1", port)
+        text = "".join(f"{name} {key.get_name()} {key.get_base64()}\n" for key in keys)
+        tmp = self.known_hosts.with_name(f".{self.known_hosts.name}.tmp{os.getpid()}")
+        tmp.write_text(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.known_hosts)  # a concurrent connect sees the old file or the new, never none
 
     def connection(self, info: ServerInfo) -> Connection:
         # ssh_config "none": a user's `Host *` settings (a ProxyJump, say) must not apply to 127.0.0.1.
@@ -221,6 +229,17 @@ class SshServer:
             return "\n".join(self.log.read_text().splitlines()[-5:])
         except OSError:
             return ""
+
+
+def pinned_identity(known_hosts: Path) -> list[paramiko.PKey]:
+    """Every distinct key a target's private known_hosts holds, whatever port it was pinned for."""
+    if not known_hosts.is_file():
+        return []
+    keys: dict[bytes, paramiko.PKey] = {}
+    for entry in paramiko.HostKeys(str(known_hosts)).values():
+        for key in entry.values():
+            keys.setdefault(key.asbytes(), key)
+    return list(keys.values())
 
 
 def _keygen(path: Path) -> None:
@@ -288,11 +307,28 @@ def _workdir(device: Device) -> str:
 @contextmanager
 def _target_lock(device: Device) -> Iterator[None]:
     """Serialise up/down of one target between concurrent edgebench processes on this machine."""
-    folder = state_dir(device)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lifecycle.lock", "w") as handle:
+    folder = ensure_dir(state_dir(device), f"the state folder of target {device.name}", _DATA_HINT)
+    try:
+        handle = open(folder / ".lifecycle.lock", "w")
+    except OSError as exc:
+        raise EdgebenchError(f"cannot write the state of target {device.name} in {folder}: "
+                             f"{exc.strerror or exc}", hint=_DATA_HINT) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+_DATA_HINT = "emulated targets keep keys and an sshd in EDGEBENCH_DATA: point it at a writable folder"
+
+
+def _prepare_workdir(device: Device) -> None:
+    """The emulated board's workdir, created and checked writable before its sshd starts (a run could only
+    fail later, with the server left running)."""
+    workdir = ensure_dir(Path(_workdir(device)), f"the workdir of {device.name}",
+                         f"point workdir: of {device.name} in {device.source} at a writable folder")
+    if not os.access(workdir, os.W_OK):
+        raise EdgebenchError(f"the workdir {workdir} of {device.name} is read-only",
+                             hint=f"point workdir: of {device.name} in {device.source} at a writable folder")
 
 
 def target_status(device: Device) -> TargetStatus:
@@ -324,13 +360,13 @@ def target_up(device: Device) -> TargetStatus:
     _require_emulated(device)
     _check_emulator(device)
     with _target_lock(device):
+        _prepare_workdir(device)
         server = _server(device)
         info = server.running()
         if info is None or not _accepts(info.port):
             server.stop()
             info = server.start()
         server.pin(info.port)
-        Path(_workdir(device)).mkdir(parents=True, exist_ok=True)
     return target_status(device)
 
 

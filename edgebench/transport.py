@@ -13,6 +13,8 @@ pid lets a timeout or Ctrl-C kill the remote process instead of leaving it runni
 from __future__ import annotations
 
 import base64
+import enum
+import errno
 import getpass
 import hashlib
 import os
@@ -104,6 +106,83 @@ class CommandTimeout(EdgebenchError):
 
 class ConnectionLost(EdgebenchError):
     """The SSH connection dropped while a command ran (board rebooted, sshd killed, network gone)."""
+
+
+class ConnectProblem(enum.Enum):
+    """Why a board could not be reached: the one vocabulary of `edgebench run`, `devices` and `devices trust`."""
+
+    REFUSED = "refused"
+    TIMED_OUT = "timed out"
+    NO_ROUTE = "no route"
+    NAME_NOT_FOUND = "name not found"
+    NOT_SSH = "no SSH server"
+    AUTH_FAILED = "auth failed"
+    HOST_KEY = "host key"
+
+    @property
+    def hint(self) -> str:
+        return _CONNECT_HINTS[self]
+
+
+_CONNECT_HINTS = {
+    ConnectProblem.REFUSED: "nothing listens there: is the board up with sshd running, and the port right?",
+    ConnectProblem.TIMED_OUT: "no answer: is the board powered and on this network? a firewall may drop SSH; "
+                              "connection.connect_timeout_s in devices.yaml allows slower links",
+    ConnectProblem.NO_ROUTE: "this machine has no route to that address: check the network (VPN, cable) and "
+                             "connection.host in devices.yaml",
+    ConnectProblem.NAME_NOT_FOUND: "the host name does not resolve: check connection.host in devices.yaml or the "
+                                   "~/.ssh/config alias",
+    ConnectProblem.NOT_SSH: "something answered but not as an SSH server: check the port in devices.yaml",
+    ConnectProblem.AUTH_FAILED: "set connection.identity_file in devices.yaml or add the key to ssh-agent "
+                                "(passwords are not supported)",
+    ConnectProblem.HOST_KEY: "the board's host key is not the one pinned in known_hosts: check its fingerprint on "
+                             "the board, then `edgebench devices trust` it (--replace for a reinstalled board)",
+}
+
+
+class ConnectError(EdgebenchError):
+    """The board could not be reached or logged into; `problem` says why in the shared vocabulary."""
+
+    def __init__(self, problem: ConnectProblem, message: str, hint: str | None = None):
+        super().__init__(message, hint or problem.hint)
+        self.problem = problem
+
+
+def connect_problem(exc: BaseException) -> tuple[ConnectProblem, str]:
+    """Why a socket or SSH handshake failed, and the OS's own words for it (without paramiko's wrapping)."""
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
+        exc = next(iter(exc.errors.values()))  # one OSError per address tried; the first says it
+    if isinstance(exc, socket.gaierror):
+        return ConnectProblem.NAME_NOT_FOUND, exc.strerror or str(exc)
+    if isinstance(exc, (socket.timeout, TimeoutError)) or getattr(exc, "errno", None) == errno.ETIMEDOUT:
+        return ConnectProblem.TIMED_OUT, "no answer"
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return ConnectProblem.REFUSED, "connection refused"
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN,
+                                                  errno.EADDRNOTAVAIL):
+        return ConnectProblem.NO_ROUTE, exc.strerror or str(exc)
+    if isinstance(exc, (paramiko.SSHException, EOFError)):
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, (socket.timeout, TimeoutError)):
+            return ConnectProblem.TIMED_OUT, "no SSH banner in time"
+        return ConnectProblem.NOT_SSH, str(exc) or type(exc).__name__
+    return ConnectProblem.NO_ROUTE, getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def check_identity_files(name: str, paths: tuple[str, ...] | list[str]) -> None:
+    """Refuse an identity file that is missing or not a private key here (paramiko dies on binary garbage
+    with a UnicodeDecodeError)."""
+    for path in paths:
+        try:
+            head = Path(path).read_bytes()[:1 << 16]
+        except OSError as exc:
+            raise ConnectError(ConnectProblem.AUTH_FAILED,
+                               f"identity file {path} for {name} cannot be read: {exc.strerror or exc}") from None
+        if b"PRIVATE KEY-----" not in head:
+            raise ConnectError(ConnectProblem.AUTH_FAILED,
+                               f"identity file {path} for {name} is not an SSH private key (no "
+                               f"'-----BEGIN ... PRIVATE KEY-----' block)",
+                               hint="point connection.identity_file at the private key (not the .pub)")
 
 
 @runtime_checkable
@@ -216,7 +295,8 @@ class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
 def unknown_key_error(device: str, resolved: ResolvedConnection, key: paramiko.PKey) -> EdgebenchError:
     keyscan = (f"ssh-keyscan -p {resolved.port} -t {key.get_name()} {resolved.hostname} "
                f">> {resolved.known_hosts}")
-    return EdgebenchError(
+    return ConnectError(
+        ConnectProblem.HOST_KEY,
         f"host key of {device} ({resolved.known_hosts_name}) is not in {resolved.known_hosts}: "
         f"{key.get_name()} {fingerprint(key)}; refusing to connect",
         hint=f"check that fingerprint on the board (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then run "
@@ -225,7 +305,8 @@ def unknown_key_error(device: str, resolved: ResolvedConnection, key: paramiko.P
 
 def changed_key_error(device: str, resolved: ResolvedConnection, got: paramiko.PKey,
                       expected: paramiko.PKey) -> EdgebenchError:
-    return EdgebenchError(
+    return ConnectError(
+        ConnectProblem.HOST_KEY,
         f"host key of {device} ({resolved.known_hosts_name}) CHANGED: {resolved.known_hosts} has "
         f"{expected.get_name()} {fingerprint(expected)}, the server sent {got.get_name()} {fingerprint(got)}; "
         f"refusing to connect (someone may be intercepting the connection)",
@@ -341,14 +422,20 @@ class SSHTransport:
     def put(self, local: str | Path, remote: str) -> None:
         try:
             self._sftp_client().put(str(local), remote, confirm=True)
-        except OSError as exc:
-            raise EdgebenchError(f"{self.name}: cannot upload {local} to {remote}: {exc}") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._file_failure(f"upload {local} to {remote}", exc)
 
     def get(self, remote: str, local: str | Path) -> None:
         try:
             self._sftp_client().get(remote, str(local))
-        except OSError as exc:
-            raise EdgebenchError(f"{self.name}: cannot download {remote}: {exc}") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._file_failure(f"download {remote}", exc)
+
+    def _file_failure(self, what: str, exc: BaseException) -> None:
+        if not self.connected:
+            raise ConnectionLost(f"SSH connection to {self.name} lost while trying to {what}",
+                                 hint="the board rebooted, its sshd died or the network dropped; run again") from None
+        raise EdgebenchError(f"{self.name}: cannot {what}: {exc or type(exc).__name__}") from None
 
     def _sftp_client(self) -> paramiko.SFTPClient:
         if self._sftp is None:
@@ -407,11 +494,13 @@ def _open_route(resolved: ResolvedConnection, connection: Connection, name: str,
             sock = client.get_transport().open_channel("direct-tcpip", (nxt.hostname, nxt.port), ("127.0.0.1", 0),
                                                        timeout=hop.timeout_s)
         except (paramiko.SSHException, OSError) as exc:
-            raise EdgebenchError(f"jump host {label} cannot reach {nxt.hostname}:{nxt.port}: {exc}") from None
+            raise ConnectError(ConnectProblem.NO_ROUTE,
+                               f"jump host {label} cannot reach {nxt.hostname}:{nxt.port}: {exc}") from None
     return sock
 
 
 def _login(name: str, resolved: ResolvedConnection, sock) -> paramiko.SSHClient:
+    check_identity_files(name, resolved.identity_files)
     client = paramiko.SSHClient()
     if os.path.isfile(resolved.known_hosts):
         try:
@@ -435,14 +524,23 @@ def _login(name: str, resolved: ResolvedConnection, sock) -> paramiko.SSHClient:
     except paramiko.AuthenticationException as exc:
         client.close()
         keys = ", ".join(resolved.identity_files) or "ssh-agent and ~/.ssh/id_*"
-        raise EdgebenchError(f"SSH login to {name} as {where} refused ({exc}); tried {keys}",
-                             hint="set connection.identity_file in devices.yaml or add the key to ssh-agent "
-                                  "(passwords are not supported)") from None
+        raise ConnectError(ConnectProblem.AUTH_FAILED,
+                           f"SSH login to {name} as {where} refused (auth failed: {exc}); tried {keys}") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # a key file paramiko cannot parse at all
+        client.close()
+        raise ConnectError(ConnectProblem.AUTH_FAILED,
+                           f"SSH login to {name} as {where}: a key could not be read ({exc})") from None
     except (paramiko.SSHException, OSError, EOFError) as exc:
         client.close()
-        reason = "timed out" if isinstance(exc, socket.timeout) else str(exc) or type(exc).__name__
-        raise EdgebenchError(f"cannot reach {name} at {where}: {reason}") from None
+        raise _unreachable(name, where, exc) from None
+    # Keepalives: a run holds its connection while it exports and builds; idle NAT entries must not expire.
+    client.get_transport().set_keepalive(15)
     return client
+
+
+def _unreachable(name: str, where: str, exc: BaseException) -> ConnectError:
+    problem, detail = connect_problem(exc)
+    return ConnectError(problem, f"cannot reach {name} at {where}: {problem.value} ({detail})")
 
 
 def fetch_host_key(connection: Connection, name: str | None = None) -> tuple[ResolvedConnection, paramiko.PKey]:
@@ -461,7 +559,7 @@ def fetch_host_key(connection: Connection, name: str | None = None) -> tuple[Res
         finally:
             transport.close()
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise EdgebenchError(f"cannot reach {name} at {resolved.hostname}:{resolved.port}: {exc}") from None
+        raise _unreachable(name, f"{resolved.hostname}:{resolved.port}", exc) from None
     finally:
         for jump in reversed(jumps):
             jump.close()

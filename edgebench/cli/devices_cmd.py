@@ -17,7 +17,7 @@ from edgebench.devices import Device, get_device, load_devices
 from edgebench.errors import EdgebenchError
 from edgebench.serde import to_dict
 from edgebench.targets import TargetStatus, endpoint_for, target_down, target_status, target_up
-from edgebench.transport import SSHTransport, fetch_host_key, fingerprint, pin_host_key, pinned_keys
+from edgebench.transport import ConnectError, SSHTransport, fetch_host_key, fingerprint, pin_host_key, pinned_keys
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,12 @@ class InventoryRow:
     status: str  # emulated: "up" | "down"; real: "reachable" | "unreachable"
     detail: str  # why unreachable, or where the target listens
     source: str
+    problem: str | None = None  # unreachable: transport.ConnectProblem's word for why (refused, timed out, ...)
+    hint: str | None = None  # unreachable: what to check
 
 
 def _probe(device: Device, timeout_s: float) -> InventoryRow:
+    problem = hint = None
     if device.emulated:
         st = target_status(device)
         exe = device.emulator.argv[0]
@@ -48,11 +51,13 @@ def _probe(device: Device, timeout_s: float) -> InventoryRow:
         try:
             SSHTransport.connect(connection, name=device.name).close()
             status, detail = "reachable", device.connection.host
-        except EdgebenchError as exc:
-            status, detail = "unreachable", exc.message
+        except ConnectError as exc:
+            status, detail, problem, hint = "unreachable", exc.message, exc.problem.value, exc.hint
+        except EdgebenchError as exc:  # the entry itself is unusable (an ssh config that does not exist, say)
+            status, detail, hint = "unreachable", exc.message, exc.hint
     return InventoryRow(name=device.name, arch=device.arch, cpu=device.cpu, cores=device.cores,
                         clock_mhz=device.clock_mhz, kind="emulated" if device.emulated else "real",
-                        status=status, detail=detail, source=str(device.source))
+                        status=status, detail=detail, source=str(device.source), problem=problem, hint=hint)
 
 
 @main.group("devices", invoke_without_command=True)
@@ -88,8 +93,9 @@ def devices_cmd(ctx: click.Context, devices_file, timeout, as_json):
         table.add_column(col, justify="right" if col in ("cores", "clock") else "left")
     colour = {"up": "green", "reachable": "green", "down": "yellow", "unreachable": "red"}
     for r in rows:
+        status = f"{r.status} ({r.problem})" if r.problem else r.status
         table.add_row(r.name, r.arch, r.cpu, str(r.cores), f"{r.clock_mhz} MHz", r.kind,
-                      f"[{colour[r.status]}]{r.status}[/]", r.detail)
+                      f"[{colour[r.status]}]{status}[/]", r.detail + (f"\n{r.hint}" if r.hint else ""))
     out.print(table)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import click
+from click.core import ParameterSource
 
 from edgebench.cli import main
 from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION
@@ -13,6 +15,12 @@ from edgebench.console import err, model_progress, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.result import RunResult, RunSettings
 from edgebench.serde import to_dict
+from edgebench.store import RunInfo, Store
+
+# What a run was asked to measure: a bare `--resume` takes each of these from the run's own command line
+# unless it is given again now, so it finishes exactly that request.
+RESUMED_OPTIONS = ("device_name", "models", "suite", "loops", "warmup", "threads", "min_time_ms", "powersave",
+                   "fp16", "counters", "timeout_s")
 
 
 @main.command("run")
@@ -32,7 +40,8 @@ from edgebench.serde import to_dict
 @click.option("--counters/--no-counters", default=True, show_default=True,
               help="On emulated targets, count instructions and cache misses per iteration (QEMU plugin).")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_ID]",
-              help="Continue a run (default: the latest on this device), skipping the models it finished.")
+              help="Continue a run (default: the latest on this device), skipping the models it finished; what it "
+                   "was asked to run (device, models, suite, loops, ...) comes from that run unless given again.")
 @click.option("--no-wait", is_flag=True, help="Refuse at once when another run holds the board instead of waiting.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=3600.0, show_default=True,
               help="Seconds per model on the board (waiting for the board's lock does not count).")
@@ -40,8 +49,9 @@ from edgebench.serde import to_dict
 @DEVICES_OPTION
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print every RunResult as JSON on stdout.")
-def run_cmd(device_name, models, suite, loops, warmup, threads, min_time_ms, powersave, fp16, counters, resume,
-            no_wait, timeout_s, artifacts_root, devices_file, store_path, as_json):
+@click.pass_context
+def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threads, min_time_ms, powersave, fp16,
+            counters, resume, no_wait, timeout_s, artifacts_root, devices_file, store_path, as_json):
     """Run models on a device and store every timed iteration with the board's state.
 
     On a fresh machine this needs nothing else: it exports the models, cross-builds NCNN and the runner
@@ -59,52 +69,55 @@ def run_cmd(device_name, models, suite, loops, warmup, threads, min_time_ms, pow
     """
     from edgebench.devices import get_device
     from edgebench.run import RunRequest, Session
-    from edgebench.store import Store
 
-    device = get_device(device_name, devices_file)
-    names = list(models)
-    if suite:
-        from edgebench.models.registry import suite as suite_models
-
-        names += suite_models(suite)
-    names = list(dict.fromkeys(names or ["fd_mobilenet"]))
-    defaults = device.runner
-    settings = RunSettings(threads=threads or defaults.threads, warmup=defaults.warmup if warmup is None else warmup,
-                           loops=loops or defaults.loops, min_time_ms=min_time_ms, powersave=powersave,
-                           fp16_packed=fp16, fp16_storage=fp16, fp16_arithmetic=fp16)
-    if counters and device.emulated and settings.threads > 1:
-        raise EdgebenchError("the counters need one guest thread (with threads the counts are not repeatable)",
-                             hint="pass --threads 1, or --no-counters")
-
+    # Opened first: a damaged, foreign or read-only store is refused before any board is touched.
     with Store(store_path) as store:
-        run_id = None
-        if resume == "latest":
-            latest = store.latest_run(device.name)
-            if latest is None:
-                raise EdgebenchError(f"nothing to resume: no run stored for {device.name}")
-            run_id = latest.id
-        elif resume:
-            run_id = store.run(resume).id
+        resumed = None
+        if resume:
+            resumed = store.latest_run(device_name) if resume == "latest" else store.run(resume)
+            if resumed is None:
+                raise EdgebenchError(f"nothing to resume: no run with results stored for {device_name}")
+        asked = {**ctx.params, **(_asked(ctx, resumed) if resumed else {})}
+        device = get_device(asked["device_name"], devices_file)
+        names = list(asked["models"])
+        if asked["suite"]:
+            from edgebench.models.registry import suite as suite_models
+
+            names += suite_models(asked["suite"])
+        names = list(dict.fromkeys(names or ["fd_mobilenet"]))
+        defaults, fp16 = device.runner, asked["fp16"]
+        settings = RunSettings(threads=asked["threads"] or defaults.threads,
+                               warmup=defaults.warmup if asked["warmup"] is None else asked["warmup"],
+                               loops=asked["loops"] or defaults.loops, min_time_ms=asked["min_time_ms"],
+                               powersave=asked["powersave"], fp16_packed=fp16, fp16_storage=fp16, fp16_arithmetic=fp16)
+        if asked["counters"] and device.emulated and settings.threads > 1:
+            raise EdgebenchError("the counters need one guest thread (with threads the counts are not repeatable)",
+                                 hint="pass --threads 1, or --no-counters")
         request = RunRequest(device=device, models=tuple(names), settings=settings, artifacts_root=artifacts_root,
-                             count=counters, wait_for_lock=not no_wait, timeout_s=timeout_s, resume_run=run_id)
-        finished: list[RunResult] = []
+                             count=asked["counters"], wait_for_lock=not no_wait, timeout_s=asked["timeout_s"],
+                             resume_run=resumed.id if resumed else None)
 
         def show(result: RunResult) -> None:
-            finished.append(result)
             if result.status == "ok":
                 med = sorted(result.samples_ms)[len(result.samples_ms) // 2]
                 parts = [f"median {med:.1f} ms" + (" (emulated wall time)" if result.board.emulated else "")]
                 if result.counters:
                     parts.append(f"{result.counters[-1].instructions / 1e6:.1f} M instructions/iteration")
-                if result.modeled_ms is not None:
-                    parts.append(f"modeled {result.modeled_ms:.1f} ms on {device.cpu} @ {device.clock_mhz} MHz")
+                if result.modeled is not None:
+                    m = result.modeled
+                    span = (f" ({m.level:.0%}: {m.low_ms:.1f}–{m.high_ms:.1f})" if m.low_ms is not None
+                            else " (no interval)")
+                    parts.append(f"modeled {m.ms:.1f} ms{span} on {device.cpu} @ {device.clock_mhz} MHz")
                 err.print(f"[green]✓[/green] {result.model}: " + ", ".join(parts))
             else:
                 err.print(f"[red]✗ {result.model}: {result.error}[/red]")
 
         with model_progress(len(names)) as (stage, model_done):
             session = Session(request, store, sys.argv[:], on_stage=stage)
-            run_id, _ = session.execute(lambda result: (show(result), model_done()))
+            try:
+                run_id, _ = session.execute(lambda result: (show(result), model_done()))
+            except EdgebenchError as exc:
+                raise _ended_early(exc, store, session.run_id, device.name, len(names)) from None
         results = store.results(run_id)
         run = store.run(run_id)
 
@@ -119,4 +132,32 @@ def run_cmd(device_name, models, suite, loops, warmup, threads, min_time_ms, pow
     failed = [r.model for r in results if r.status != "ok"]
     if failed:
         raise EdgebenchError(f"{len(failed)} model(s) failed: {', '.join(failed)}",
-                             hint=f"finished results are stored; fix and `edgebench run --device {device.name} --resume`")
+                             hint=f"finished results are stored; fix and `edgebench run --device {device.name} --resume {run_id}`")
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+
+
+def _asked(ctx: click.Context, run: RunInfo) -> dict:
+    """The RESUMED_OPTIONS not given now, as `run` was started with them: its stored command line, read back by
+    this very command."""
+    argv = run.argv
+    if len(argv) < 2 or argv[1] != "run":
+        if not (_given(ctx, "models") or _given(ctx, "suite")):
+            raise EdgebenchError(f"run {run.id} was started by `{shlex.join(argv) or '?'}`, not `edgebench run`, "
+                                 "so what it was asked to run is not known here", hint="name its models with --model or --suite")
+        return {}
+    original = run_cmd.make_context("run", list(argv[2:]), resilient_parsing=True)
+    return {k: original.params[k] for k in RESUMED_OPTIONS if not _given(ctx, k)}
+
+
+def _ended_early(exc: EdgebenchError, store: Store, run_id: str | None, device: str, total: int) -> EdgebenchError:
+    """The run stopped (board lost, disk full, ...): say what it kept and how to finish it, in one line + hint."""
+    kept = [r for r in store.results(run_id) if r.status == "ok"] if run_id else []
+    if not kept:
+        return EdgebenchError(f"{exc.message} (nothing was stored)", exc.hint)
+    resume = (f"run {run_id} keeps its {len(kept)} finished model(s); `edgebench run --device {device} --resume "
+              f"{run_id}` runs the other {total - len(kept)}")
+    return EdgebenchError(f"{exc.message} (run {run_id}: {len(kept)} of {total} model(s) stored)",
+                          f"{exc.hint}; then {resume}" if exc.hint else resume)
