@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -34,10 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebench import latency_fit as lf
 from edgebench import latency_model as lm
 from edgebench.devices import PACKAGED_DEVICES, Device, parse_devices_file
 from edgebench.errors import EdgebenchError
-from edgebench.result import IterationCounts
+from edgebench.result import IterationCounts, ModeledLatency
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 HERE = Path(__file__).resolve().parent
@@ -215,36 +217,32 @@ def current_entries(doc: dict, cpu: str) -> dict[str, dict]:
 
 # ---------------------------------------------------------------------------------------------- fitting
 
-# Candidate forms, simplest first. Chosen: the simplest that meets the whole goal on the fit set (leave-one-
-# out); else the simplest that meets the error goals; else the one with the smallest leave-one-out max
-# |error|. Held-out models never vote.
-FORMS: tuple[tuple[str, ...], ...] = (
-    ("instructions",),
-    ("instructions", "l2_misses"),
-    ("instructions", "l1d_misses", "l2_misses"),
-    ("non_simd", "simd_fp", "l1d_misses", "l2_misses"),
-)
-GOAL_MEDIAN_PCT, GOAL_MAX_PCT = 10.0, 25.0
+# The goals (issue 13), measured and printed here, never tuned to: leave-one-out median and max |error| per
+# CPU, and how often the nominal intervals hold the published figure of a model they never saw.
+GOAL_MEDIAN_PCT, GOAL_MAX_PCT, GOAL_COVERAGE = 10.0, 25.0, 0.85
+ZERO2W = "Raspberry Pi Zero 2 W"  # the Cortex-A53 at 1.0 GHz: the other clock of the rpi3's core
+ZERO2W_CLOCK_MHZ = 1000.0
 
 
-def published_single_thread(cpu: str) -> dict[str, float]:
-    """model -> published avg ms on the CPU's calibration board, threads=1 and powersave=0."""
-    target = TARGETS[cpu]
+def published_single_thread(cpu: str, board_prefix: str | None = None) -> dict[str, float]:
+    """model -> published avg ms on a board of the CPU (default: its calibration board), threads=1 and
+    powersave=0. A model listed twice keeps its last row (see the Zero 2 W note in the report)."""
+    prefix = board_prefix or TARGETS[cpu].board_prefix
     out = {}
     with open(REFERENCE / "published_latency.csv", newline="") as f:
         for row in csv.DictReader(f):
-            if (row["board"].startswith(target.board_prefix) and row["cpu"] == cpu and row["threads"] == "1"
+            if (row["board"].startswith(prefix) and row["cpu"] == cpu and row["threads"] == "1"
                     and row["powersave"] == "0"):
                 out[row["model"]] = float(row["avg_ms"])
     if not out:
-        raise EdgebenchError(f"no single-thread rows for {cpu} on {target.board_prefix!r} in published_latency.csv")
+        raise EdgebenchError(f"no single-thread rows for {cpu} on {prefix!r} in published_latency.csv")
     return out
 
 
 @dataclass
 class FormResult:
     events: tuple[str, ...]
-    fit: lm.Fit  # on the whole fit set
+    fit: lf.Fit  # on the whole fit set
     loo_cycles: list[float]  # per fit model
     loo_errors_pct: list[float]
     median_abs_pct: float
@@ -255,25 +253,13 @@ class FormResult:
     def meets_error_goals(self) -> bool:
         return self.median_abs_pct <= GOAL_MEDIAN_PCT and self.max_abs_pct <= GOAL_MAX_PCT
 
-    @property
-    def meets_goal(self) -> bool:
-        return self.meets_error_goals and self.spearman == 1.0
-
 
 def evaluate_form(events, counts: list[IterationCounts], cycles: np.ndarray) -> FormResult:
-    rows = lm.design(counts, events)
-    loo = lm.leave_one_out(rows, cycles, events)
-    err = lm.relative_errors_pct(loo, cycles)
-    return FormResult(tuple(events), lm.fit_relative_nnls(rows, cycles, events), list(loo), list(err),
-                      float(np.median(np.abs(err))), float(np.max(np.abs(err))), lm.spearman(loo, cycles))
-
-
-def choose_form(results: list[FormResult]) -> FormResult:
-    for test in (lambda r: r.meets_goal, lambda r: r.meets_error_goals):
-        for r in results:
-            if test(r):
-                return r
-    return min(results, key=lambda r: r.max_abs_pct)
+    rows = lf.design(counts, events)
+    loo = lf.leave_one_out(rows, cycles, events)
+    err = lf.relative_errors_pct(loo, cycles)
+    return FormResult(tuple(events), lf.fit_relative_nnls(rows, cycles, events), list(loo), list(err),
+                      float(np.median(np.abs(err))), float(np.max(np.abs(err))), lf.spearman(loo, cycles))
 
 
 def swapped_pairs(models: list[str], modeled: list[float], truth: list[float]) -> str:
@@ -289,6 +275,36 @@ def swapped_pairs(models: list[str], modeled: list[float], truth: list[float]) -
     return ", ".join(out) if out else "none"
 
 
+@dataclass(frozen=True)
+class Case:
+    """One model the interval never saw: its published figure (at the device's clock) and our interval."""
+
+    model: str
+    kind: str  # "LOO" (fit without it, intervals included) or "held out" (never in any fit)
+    published_ms: float
+    modeled: ModeledLatency
+
+    @property
+    def covered(self) -> bool:
+        return self.modeled.low_ms <= self.published_ms <= self.modeled.high_ms
+
+
+@dataclass(frozen=True)
+class RatioCase:
+    """A pair of fit models, both left out of the fit: the published ratio and our interval of it."""
+
+    num: str
+    den: str
+    published: float
+    ours: float
+    low: float
+    high: float
+
+    @property
+    def covered(self) -> bool:
+        return self.low <= self.published <= self.high
+
+
 @dataclass
 class CpuCalibration:
     cpu: str
@@ -297,38 +313,55 @@ class CpuCalibration:
     fit_models: list[str]
     fit_cycles: np.ndarray
     forms: list[FormResult]
-    chosen: FormResult
+    chosen: FormResult  # lf.FORM's: fixed in advance, never selected by these figures
     counts: dict[str, IterationCounts]
     published_ms: dict[str, float]
     failed: dict[str, str]  # model -> why it has no counts
     entries: dict[str, dict]  # model -> its cached counts entry (provenance)
     held_out: tuple[str, ...]
+    fitted: lm.CpuConstants  # with interval and fit data
 
     def constants(self) -> lm.CpuConstants:
-        return lm.CpuConstants(
-            cpu=self.cpu, cycles_per=dict(zip(self.chosen.events, self.chosen.fit.cycles_per)),
-            cache=lm.device_cache_signature(self.device),
-            calibrated_on=f"{self.target.board_prefix} ({self.target.board_clock_mhz:g} MHz), NCNN benchmark "
-                          "params, threads=1 powersave=0",
-            fit_models=tuple(self.fit_models), loo_median_abs_error_pct=self.chosen.median_abs_pct,
-            loo_max_abs_error_pct=self.chosen.max_abs_pct,
-            note=self.goal_note())
+        return self.fitted
 
     def goal_note(self) -> str:
         c = self.chosen
-        if c.meets_goal:
-            return "meets the goal (LOO median <= 10 %, max <= 25 %, rank order exact)"
         missed = [what for what, ok in (("median", c.median_abs_pct <= GOAL_MEDIAN_PCT),
-                                        ("max", c.max_abs_pct <= GOAL_MAX_PCT), ("rank order", c.spearman == 1.0))
-                  if not ok]
-        return f"misses the goal on: {', '.join(missed)} (see benchmarks/calibration_report.md)"
+                                        ("max", c.max_abs_pct <= GOAL_MAX_PCT)) if not ok]
+        return ("meets the error goals (LOO median <= 10 %, max <= 25 %)" if not missed
+                else f"misses the error goal on: {', '.join(missed)} (see benchmarks/calibration_report.md)")
+
+    def modeled(self, model: str, constants: lm.CpuConstants | None = None) -> ModeledLatency:
+        return lm.model_latency(constants or self.fitted, [self.counts[model]], clock_mhz=self.device.clock_mhz,
+                                cache=self.fitted.cache, macs=None)  # NCNN's params carry no MAC count here
 
     def modeled_device_ms(self, model: str) -> float:
-        return self.constants().modeled_ms(self.counts[model], self.device.clock_mhz)
+        return self.modeled(model).ms
 
     def scaled_ms(self, model: str) -> float:
         """The published figure converted to the emulated device's clock."""
         return self.published_ms[model] * self.target.board_clock_mhz / self.device.clock_mhz
+
+    def loo_cases(self) -> list[Case]:
+        """Each fit model modeled by a fit, bootstrap and error pool without it (nothing of it is seen)."""
+        return [Case(m, "LOO", self.scaled_ms(m), self.modeled(m, lf.refit(self.fitted, without=(m,),
+                                                                            uncertainty=True)))
+                for m in self.fit_models]
+
+    def held_out_cases(self) -> list[Case]:
+        return [Case(m, "held out", self.scaled_ms(m), self.modeled(m))
+                for m in self.held_out if m in self.counts and m in self.published_ms]
+
+    def ratio_cases(self) -> list[RatioCase]:
+        """Every pair of fit models, both left out (fit, bootstrap and error pool without either)."""
+        out = []
+        for i, a in enumerate(self.fit_models):
+            for b in self.fit_models[i + 1:]:
+                c = lf.refit(self.fitted, without=(a, b), uncertainty=True)
+                ours, low, high = lm.modeled_ratio(c, self.counts[b], self.counts[a], clock_mhz=self.device.clock_mhz,
+                                                   num_macs=None, den_macs=None)
+                out.append(RatioCase(b, a, self.published_ms[b] / self.published_ms[a], ours, low, high))
+        return out
 
 
 def calibrate(cpu: str, entries: dict[str, dict], held_out: tuple[str, ...] = HELD_OUT) -> CpuCalibration:
@@ -340,11 +373,81 @@ def calibrate(cpu: str, entries: dict[str, dict], held_out: tuple[str, ...] = HE
     fit_models = sorted((m for m in counts if m in published and m not in held_out), key=published.get)
     cycles = np.array([published[m] * target.board_clock_mhz * 1000.0 for m in fit_models])
     fit_counts = [counts[m] for m in fit_models]
-    forms = [evaluate_form(events, fit_counts, cycles) for events in FORMS if len(fit_models) > len(events)]
-    if not forms:
+    if len(fit_models) <= len(lf.FORM):
         raise EdgebenchError(f"{cpu}: only {len(fit_models)} counted model(s) with a published figure: too few to fit")
-    return CpuCalibration(cpu, target, device, fit_models, cycles, forms, choose_form(forms), counts, published,
-                          failed, entries, held_out)
+    forms = [evaluate_form(events, fit_counts, cycles) for events in lf.FORMS if len(fit_models) > len(events)]
+    chosen = next(f for f in forms if f.events == lf.FORM)
+    points = [lm.FitPoint(m, counts[m], float(c)) for m, c in zip(fit_models, cycles)]
+    fit, uncertainty = lf.fit_constants(points)
+    fitted = lm.CpuConstants(
+        cpu=cpu, cycles_per=dict(zip(fit.events, fit.cycles_per)), cache=lm.device_cache_signature(device),
+        calibrated_on=f"{target.board_prefix} ({target.board_clock_mhz:g} MHz), NCNN benchmark params, "
+                      "threads=1 powersave=0",
+        fit_models=tuple(fit_models), loo_median_abs_error_pct=chosen.median_abs_pct,
+        loo_max_abs_error_pct=chosen.max_abs_pct, uncertainty=uncertainty, fit_data=tuple(points))
+    cal = CpuCalibration(cpu, target, device, fit_models, cycles, forms, chosen, counts, published, failed, entries,
+                         held_out, fitted)
+    cal.fitted = dataclasses.replace(fitted, note=cal.goal_note())
+    return cal
+
+
+def _csv_rows(cpu: str, board_prefix: str, threads: str) -> list[dict]:
+    with open(REFERENCE / "published_latency.csv", newline="") as f:
+        return [r for r in csv.DictReader(f) if r["board"].startswith(board_prefix) and r["cpu"] == cpu
+                and r["threads"] == threads and r["powersave"] == "0"]
+
+
+def _first_zero2w_block(cpu: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in _csv_rows(cpu, ZERO2W, "1"):
+        out.setdefault(r["model"], float(r["avg_ms"]))
+    return out
+
+
+def _pi3_threads4(cpu: str) -> dict[str, float]:
+    return {r["model"]: float(r["avg_ms"]) for r in _csv_rows(cpu, TARGETS[cpu].board_prefix, "4")}
+
+
+def clock_transfer(cal: CpuCalibration) -> list[str]:
+    """Issue 13 item 4: the Cortex-A53 constants fitted on the Raspberry Pi 3 B+ (1.4 GHz) predict the
+    Zero 2 W (1.0 GHz, same core and L2 size), once with every term in cycles and once with the DRAM term
+    (L2 misses) in nanoseconds, which does not scale with the core clock."""
+    zero = published_single_thread(cal.cpu, ZERO2W)
+    models = [m for m in sorted(zero, key=zero.get) if m in cal.counts]
+    c = cal.fitted.cycles_per
+    board_mhz = cal.target.board_clock_mhz
+    rows, errors = [], {"cycles": [], "ns": []}
+    for m in models:
+        n = cal.counts[m]
+        core = sum(v * lm.event_count(n, e) for e, v in c.items() if e != "l2_misses")
+        dram = c.get("l2_misses", 0.0) * n.l2_misses
+        all_cycles = (core + dram) / (ZERO2W_CLOCK_MHZ * 1000.0)
+        ns_memory = core / (ZERO2W_CLOCK_MHZ * 1000.0) + dram / (board_mhz * 1000.0)
+        e_cycles, e_ns = ((v - zero[m]) / zero[m] * 100 for v in (all_cycles, ns_memory))
+        errors["cycles"].append(e_cycles)
+        errors["ns"].append(e_ns)
+        rows.append(f"| {m} | {zero[m]:.1f} | {all_cycles:.1f} | {_pct(e_cycles)} | {ns_memory:.1f} | {_pct(e_ns)} |")
+    stat = {k: (float(np.median(np.abs(v))), float(np.max(np.abs(v)))) for k, v in errors.items()}
+    better = "the nanosecond-memory model" if stat["ns"] < stat["cycles"] else "the all-cycles model"
+    slow = float(np.median([zero[m] * ZERO2W_CLOCK_MHZ / (cal.published_ms[m] * board_mhz) for m in models
+                            if m in cal.published_ms]))
+    first, pi3_threads4 = _first_zero2w_block(cal.cpu), _pi3_threads4(cal.cpu)
+    like_threads4 = float(np.median([first[m] / pi3_threads4[m] for m in first if m in pi3_threads4]))
+    return [
+        "### Across two clocks: Raspberry Pi Zero 2 W (1.0 GHz)", "",
+        f"The {cal.cpu} constants above (fitted on the {cal.target.board_prefix} at {board_mhz:g} MHz) predict NCNN's "
+        f"published Zero 2 W single-thread figures, with every term in cycles, and with the DRAM term (L2 misses) "
+        f"in nanoseconds (DRAM latency does not scale with the core clock). The CSV lists two threads=1 blocks for "
+        f"the Zero 2 W; the first is a median {like_threads4:.2f}x the Pi 3 B+'s threads=4 rows, about their clock "
+        f"ratio ({board_mhz / ZERO2W_CLOCK_MHZ:.2f}): a mislabelled 4-thread block, it seems, so the second (last) "
+        "block is used.", "",
+        "| model | published ms @ 1000 MHz | all cycles | error | memory in ns | error |", "|---|---|---|---|---|---|",
+        *rows, "",
+        f"**All cycles: median |error| {stat['cycles'][0]:.1f} %, max {stat['cycles'][1]:.1f} %. Memory in ns: "
+        f"median {stat['ns'][0]:.1f} %, max {stat['ns'][1]:.1f} %.** {better.capitalize()} transfers better, but "
+        f"neither transfers: per cycle the Zero 2 W is {slow:.2f}x as slow as the Pi 3 B+ (median over the shared "
+        "models) where either model expects at most 1x (its 512 MB LPDDR2 is slower in ns, not only in cycles). "
+        "The constants are not used for the Zero 2 W: it would need its own device entry and fit.", ""]
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -353,9 +456,18 @@ def _pct(x: float) -> str:
     return f"{x:+.1f} %"
 
 
-def cpu_section(cal: CpuCalibration) -> list[str]:
+def _range(m: ModeledLatency) -> str:
+    return f"{m.low_ms:.1f}–{m.high_ms:.1f}"
+
+
+def _coverage(cases) -> tuple[int, int]:
+    return sum(c.covered for c in cases), len(cases)
+
+
+def cpu_section(cal: CpuCalibration, loo: list[Case], held: list[Case], ratios: list[RatioCase]) -> list[str]:
     t, d, chosen = cal.target, cal.device, cal.chosen
     clock = f"{d.clock_mhz} MHz"
+    level = f"{cal.fitted.uncertainty.level:.0%}"
     lines = [f"## {cal.cpu}: device `{d.name}` ({clock}), calibrated on {t.board_prefix} ({t.board_clock_mhz:g} MHz)",
              "",
              f"Published figures are NCNN's threads=1 powersave=0 averages on that board, converted to {clock} by "
@@ -364,51 +476,69 @@ def cpu_section(cal: CpuCalibration) -> list[str]:
              "",
              "### Candidate forms (fit set, leave-one-out)",
              "",
-             "| form (cycles = ...) | LOO median abs error | LOO max abs error | Spearman (LOO) | goal met |",
+             "| form (cycles = ...) | LOO median abs error | LOO max abs error | Spearman (LOO) | error goals met |",
              "|---|---|---|---|---|"]
     for r in cal.forms:
         form = " + ".join(f"{c:.4g}*{e}" for e, c in zip(r.events, r.fit.cycles_per))
-        mark = " (chosen)" if r is chosen else ""
-        met = "yes" if r.meets_goal else ("errors only" if r.meets_error_goals else "no")
-        lines.append(f"| {form}{mark} | {r.median_abs_pct:.1f} % | {r.max_abs_pct:.1f} % | {r.spearman:.3f} | {met} |")
+        mark = " (the fixed form)" if r is chosen else ""
+        lines.append(f"| {form}{mark} | {r.median_abs_pct:.1f} % | {r.max_abs_pct:.1f} % | {r.spearman:.3f} | "
+                     f"{'yes' if r.meets_error_goals else 'no'} |")
     lines += ["", "### Fit models", "",
+              f"LOO {level} interval: from a fit, bootstrap and error pool without the model (it is never seen).", "",
               f"| model | published ms (board) | published ms @ {clock} | modeled ms (in-sample) | "
-              "modeled ms (LOO) | LOO error |", "|---|---|---|---|---|---|"]
-    for i, m in enumerate(cal.fit_models):
+              f"modeled ms (LOO) | LOO error | LOO {level} interval | holds published |", "|---|---|---|---|---|---|---|---|"]
+    for i, (m, case) in enumerate(zip(cal.fit_models, loo)):
         loo_ms = chosen.loo_cycles[i] / (d.clock_mhz * 1000.0)
         lines.append(f"| {m} | {cal.published_ms[m]:.1f} | {cal.scaled_ms(m):.1f} | {cal.modeled_device_ms(m):.1f} | "
-                     f"{loo_ms:.1f} | {_pct(chosen.loo_errors_pct[i])} |")
+                     f"{loo_ms:.1f} | {_pct(chosen.loo_errors_pct[i])} | {_range(case.modeled)} | "
+                     f"{'yes' if case.covered else 'no'} |")
     truth = [cal.published_ms[m] for m in cal.fit_models]
     swaps = swapped_pairs(cal.fit_models, chosen.loo_cycles, truth)
     lines += ["", f"**LOO over the {len(cal.fit_models)} fit models: median |error| {chosen.median_abs_pct:.1f} % "
               f"(goal <= {GOAL_MEDIAN_PCT:g} %), max |error| {chosen.max_abs_pct:.1f} % (goal <= {GOAL_MAX_PCT:g} %), "
-              f"Spearman {chosen.spearman:.3f} (goal 1.000).** Constants: {cal.goal_note()}.",
+              f"Spearman {chosen.spearman:.3f}.** Constants: {cal.goal_note()}.",
               "", f"Pairs in the wrong order (LOO): {swaps}.", ""]
-    held = [m for m in cal.held_out if m in cal.counts and m in cal.published_ms]
     if held:
-        held_err = [(cal.modeled_device_ms(m) - cal.scaled_ms(m)) / cal.scaled_ms(m) * 100 for m in held]
-        lines += ["### Held out of every fit", "", f"| model | published ms @ {clock} | modeled ms | error |",
-                  "|---|---|---|---|"]
-        lines += [f"| {m} | {cal.scaled_ms(m):.1f} | {cal.modeled_device_ms(m):.1f} | {_pct(e)} |"
-                  for m, e in zip(held, held_err)]
-        modeled_all = chosen.loo_cycles + [cal.constants().cycles(cal.counts[m]) for m in held]
-        truth_all = truth + [cal.published_ms[m] for m in held]
-        swaps_all = swapped_pairs(cal.fit_models + held, modeled_all, truth_all)
+        held_err = [(c.modeled.ms - c.published_ms) / c.published_ms * 100 for c in held]
+        lines += ["### Held out of every fit", "",
+                  f"| model | published ms @ {clock} | modeled ms | error | {level} interval | holds published |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {c.model} | {c.published_ms:.1f} | {c.modeled.ms:.1f} | {_pct(e)} | {_range(c.modeled)} | "
+                  f"{'yes' if c.covered else 'no'} |" for c, e in zip(held, held_err)]
+        modeled_all = chosen.loo_cycles + [cal.fitted.cycles(cal.counts[c.model]) for c in held]
+        truth_all = truth + [cal.published_ms[c.model] for c in held]
+        swaps_all = swapped_pairs(cal.fit_models + [c.model for c in held], modeled_all, truth_all)
         lines += ["", f"Held out: median |error| {np.median(np.abs(held_err)):.1f} %, max {np.max(np.abs(held_err)):.1f} %. "
-                  f"Fit (LOO) and held-out models together: Spearman {lm.spearman(modeled_all, truth_all):.3f}; "
+                  f"Fit (LOO) and held-out models together: Spearman {lf.spearman(modeled_all, truth_all):.3f}; "
                   f"wrong order: {swaps_all}.", ""]
+    covered, n = _coverage(loo + held)
+    r_covered, r_n = _coverage(ratios)
+    missed = [f"{r.num}/{r.den} (published {r.published:.2f}, ours {r.low:.2f}–{r.high:.2f})"
+              for r in ratios if not r.covered]
+    lines += ["### Intervals out of sample", "",
+              f"Nominal {level} intervals hold the published figure in **{covered} of {n}** LOO and held-out cases "
+              f"({covered / n:.0%}; goal >= {GOAL_COVERAGE:.0%}).", "",
+              f"Ratios (the paper's kind of claim): for each of the {r_n} pairs of fit models, both left out of the "
+              f"fit, bootstrap and error pool, the {level} interval of the slower-published / faster-published ratio "
+              f"holds the published ratio in {r_covered} of {r_n} ({r_covered / r_n:.0%})"
+              + (f"; missed: {', '.join(missed)}." if missed else "."), ""]
     if cal.held_out != FIRST_HELD_OUT:
         first = calibrate(cal.cpu, cal.entries, FIRST_HELD_OUT)
         worst = int(np.argmax(np.abs(first.chosen.loo_errors_pct)))
         lines += ["### The split chosen first", "",
-                  f"Holding out {', '.join(FIRST_HELD_OUT)} (chosen before any fit) the rule picks "
-                  f"`{' + '.join(first.chosen.events)}`: LOO median |error| {first.chosen.median_abs_pct:.1f} %, "
-                  f"max {first.chosen.max_abs_pct:.1f} % ({first.fit_models[worst]} "
-                  f"{_pct(first.chosen.loo_errors_pct[worst])}), Spearman {first.chosen.spearman:.3f}.", ""]
+                  f"Holding out {', '.join(FIRST_HELD_OUT)} (chosen before any fit), `{' + '.join(first.chosen.events)}` "
+                  f"gives: LOO median |error| {first.chosen.median_abs_pct:.1f} %, max {first.chosen.max_abs_pct:.1f} % "
+                  f"({first.fit_models[worst]} {_pct(first.chosen.loo_errors_pct[worst])}), Spearman "
+                  f"{first.chosen.spearman:.3f}.", ""]
+    if cal.cpu == "cortex-a53":
+        lines += clock_transfer(cal)
     unpublished = sorted(m for m in cal.counts if m not in cal.published_ms)
     if unpublished:
-        lines += ["### No published figure for this board (modeled only)", "", "| model | modeled ms |", "|---|---|"]
-        lines += [f"| {m} | {cal.modeled_device_ms(m):.1f} |" for m in unpublished]
+        lines += ["### No published figure for this board (modeled only)", "",
+                  f"| model | modeled ms | {level} interval | flags |", "|---|---|---|---|"]
+        for m in unpublished:
+            f = cal.modeled(m)
+            lines.append(f"| {m} | {f.ms:.1f} | {_range(f)} | {'; '.join(f.flags) or '–'} |")
         lines.append("")
     if cal.failed:
         lines += ["### Not counted", "", "| model | why |", "|---|---|"]
@@ -417,7 +547,30 @@ def cpu_section(cal: CpuCalibration) -> list[str]:
     return lines
 
 
-def write_outputs(cals: list[CpuCalibration], command: str) -> str:
+def goals(cals: list[CpuCalibration], cases: dict[str, list[Case]]) -> list[str]:
+    """The goal table the script prints: measured, met or not."""
+    yes = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    lines = ["## Goals (issue 13), measured", "",
+             "| CPU | LOO median abs error (<= 10 %) | LOO max abs error (<= 25 %) | interval coverage, LOO + held out "
+             "(>= 85 %) |", "|---|---|---|---|"]
+    for cal in cals:
+        c = cal.chosen
+        covered, n = _coverage(cases[cal.cpu])
+        lines.append(f"| {cal.cpu} | {c.median_abs_pct:.1f} % {yes(c.median_abs_pct <= GOAL_MEDIAN_PCT)} | "
+                     f"{c.max_abs_pct:.1f} % {yes(c.max_abs_pct <= GOAL_MAX_PCT)} | {covered}/{n} = {covered / n:.0%} "
+                     f"{yes(covered / n >= GOAL_COVERAGE)} |")
+    covered, n = _coverage([c for cs in cases.values() for c in cs])
+    lines += ["", f"All CPUs together: intervals hold {covered} of {n} cases ({covered / n:.0%}): "
+              f"{yes(covered / n >= GOAL_COVERAGE)}.", "",
+              "Paper verdicts (stable under every leave-one-model-out refit, or inconclusive): not measurable here "
+              "(the zoo's counts come from runs, not from this script); `edgebench reproduce fd-mobilenet` computes "
+              "each verdict under every such refit and reports a verdict that flips as inconclusive "
+              "(edgebench/report/paper.py).", ""]
+    return lines
+
+
+def write_outputs(cals: list[CpuCalibration], command: str) -> tuple[str, str]:
+    """Writes the constants and the report; returns (report, goals)."""
     provenance = []
     for cal in cals:
         builds = sorted({(e["runtime_key"][:16], e["ncnn_version"], e["plugin"], e["emulator"])
@@ -425,30 +578,46 @@ def write_outputs(cals: list[CpuCalibration], command: str) -> str:
         provenance += [f"{cal.cpu}: counted with runtime {k} (NCNN {v}), plugin {p}, `{q}`" for k, v, p, q in builds]
     header = (f"Written by benchmarks/calibration.py, not by hand. Regenerate: {command}\n"
               "Modeled latency = sum(cycles_per[event] * count) / clock (edgebench/latency_model.py); always "
-              "labelled 'modeled'.\nReport: benchmarks/calibration_report.md")
+              "labelled 'modeled'.\ninterval: bootstrap refits' constants and the fit models' leave-one-out "
+              "log errors; fit_data: what the fit saw (reports refit from it).\n"
+              "Report: benchmarks/calibration_report.md")
     lm.write_constants({cal.cpu: cal.constants() for cal in cals}, header)
+    loo = {cal.cpu: cal.loo_cases() for cal in cals}
+    held = {cal.cpu: cal.held_out_cases() for cal in cals}
+    cases = {cpu: loo[cpu] + held[cpu] for cpu in loo}
+    goal_lines = goals(cals, cases)
+    level = f"{lm.INTERVAL_LEVEL:.0%}"
     lines = ["# Modeled latency: calibration report", "",
-             f"Regenerate (counts are cached in benchmarks/calibration_counts.json; a refit is instant): `{command}`",
+             f"Regenerate (counts are cached in benchmarks/calibration_counts.json; a refit takes seconds): `{command}`",
              "", "Every modeled figure here is **modeled** from exact QEMU counts (one timed iteration after one "
              "warm-up, 1 thread, param-only zero weights), not measured on a board.", "",
              f"Held out of every fit: {', '.join(HELD_OUT)}. The split chosen before any fit also held out "
              f"{', '.join(sorted(set(FIRST_HELD_OUT) - set(HELD_OUT)))}, which left one int8 model in the fit set; "
              "each CPU's section shows what that split gave.", "",
-             "Form chosen per CPU, before looking at held-out models: the simplest candidate meeting the goal on "
-             "the fit set (LOO median <= 10 %, max <= 25 %, rank order exact), else the simplest meeting the error "
-             "goals, else the smallest LOO max error.", "",
+             f"The form, fixed before any fit and the same for every CPU: `cycles = a*instructions + b*l1d_misses + "
+             "c*l2_misses` (non-negative constants): the three costs the plugin counts that a narrow core running "
+             "NCNN's kernels spends its time on. It is not selected by these errors (a selection by error flipped "
+             "forms on a small recount); the other candidate forms are shown beside it, and reports show each paper "
+             "speedup under every form and every leave-one-model-out refit.", "",
+             f"Intervals ({level}): each modeled figure's interval spans {lf.BOOTSTRAP_RESAMPLES} bootstrap refits "
+             "(the fit models drawn with replacement) times the fit models' leave-one-out errors (every pair, in "
+             "log space): how the constants move with the fit set, and how far off one unseen model is by itself. "
+             "A ratio of two models on one device takes both from the same refit (the constants' error cancels) and "
+             "an own error for each (they do not cancel). The constants file stores the refits and errors, so "
+             "`edgebench run`, `report` and `reproduce` give every modeled figure this interval.", "",
              "Limits: the published figures come from whatever NCNN version the board's row was measured with, the "
              "counts from the runtime below (kernels change between versions); a model in cycles assumes memory "
-             "stalls scale with the core clock (boards of one generation); the Zynq-7020 and the i.MX6 Solo/DualLite "
-             "share the Cortex-A9's 32 KiB L1s and a 512 KiB PL310 L2 (an i.MX6 Quad/Dual has 1 MiB: a different "
-             "device entry, uncalibrated). A CPU's constants apply only to a device with the same cache geometry.",
+             "stalls scale with the core clock (the Cortex-A53 section tests that across two clocks); the Zynq-7020 "
+             "and the i.MX6 Solo/DualLite share the Cortex-A9's 32 KiB L1s and a 512 KiB PL310 L2 (an i.MX6 "
+             "Quad/Dual has 1 MiB: a different device entry, uncalibrated). A CPU's constants apply only to a device "
+             "with the same cache geometry. The i.MX7D (Cortex-A7) rows are not fitted: no A7 counts exist yet.",
              "", "Provenance:", ""]
-    lines += [f"- {p}" for p in provenance] + [""]
+    lines += [f"- {p}" for p in provenance] + [""] + goal_lines
     for cal in cals:
-        lines += cpu_section(cal)
+        lines += cpu_section(cal, loo[cal.cpu], held[cal.cpu], cal.ratio_cases())
     text = "\n".join(lines).rstrip() + "\n"
     REPORT_FILE.write_text(text)
-    return text
+    return text, "\n".join(goal_lines)
 
 
 def main() -> None:
@@ -475,8 +644,11 @@ def main() -> None:
         elif have:
             print(f"not fitting {cpu}: {have} of {n_params} params counted (count the rest: --cpus {cpu})")
     cals = [calibrate(cpu, current_entries(doc, cpu)) for cpu in fitted]
-    command = "python benchmarks/calibration.py --cpus " + ",".join(fitted)
-    print(write_outputs(cals, command))
+    command = "python benchmarks/calibration.py --fit-only"
+    _, goal_text = write_outputs(cals, command)
+    print(f"wrote {lm.CONSTANTS_FILE} and {REPORT_FILE}\n")
+    print(goal_text)
+
 
 if __name__ == "__main__":
     try:

@@ -75,6 +75,23 @@ class LayerCost:
 
 
 @dataclass
+class ModeledLatency:
+    """A modeled latency (never measured) and what it was modeled with: the CPU, clock and cache geometry, so
+    a report can model the stored counts again with the installed constants, and the identity of the constants
+    used, so a figure made with other constants says so."""
+
+    ms: float  # median over the timed iterations
+    low_ms: float | None  # the interval (level below); None when the constants carry no interval data
+    high_ms: float | None
+    level: float | None  # e.g. 0.9
+    cpu: str
+    clock_mhz: float
+    cache: str  # edgebench.latency_model.cache_signature of the device
+    constants_id: str  # edgebench.latency_model.CpuConstants.identity
+    flags: list[str] = field(default_factory=list)  # no interval, extrapolation, at the compute floor
+
+
+@dataclass
 class RunResult:
     run_id: str
     model: str
@@ -96,6 +113,7 @@ class RunResult:
     status: str = "ok"  # "ok" or "failed"
     error: str | None = None
     counters: list[IterationCounts] | None = None
-    modeled_ms: float | None = None  # always labelled "modeled" wherever shown
+    modeled_ms: float | None = None  # always labelled "modeled" wherever shown; = modeled.ms when that is set
     mflops: float | None = None
     layer_breakdown: list[LayerCost] | None = None  # per layer type; only when asked for (RunRequest.breakdown)
+    modeled: ModeledLatency | None = None  # the modeled figure with its interval and provenance

@@ -24,7 +24,7 @@ from pathlib import Path
 from edgebench import __version__
 from edgebench.errors import EdgebenchError
 from edgebench.paths import data_dir
-from edgebench.result import BoardState, IterationCounts, LayerCost, RunResult, RunSettings
+from edgebench.result import BoardState, IterationCounts, LayerCost, ModeledLatency, RunResult, RunSettings
 from edgebench.serde import from_dict, to_dict
 
 STORE_NAME = "results.sqlite3"
@@ -44,7 +44,7 @@ RESULT_COLUMNS = (
     "first_inference_ms", "peak_rss_kb", "output_cosine_vs_host", "started_utc", "finished_utc", "status",
     "error", "modeled_ms", "mflops",
 )  # fmt: skip
-RESULT_JSON_COLUMNS = ("settings", "board", "output_checksum", "layer_breakdown")
+RESULT_JSON_COLUMNS = ("settings", "board", "output_checksum", "layer_breakdown", "modeled")
 RESULT_REAL_COLUMNS = ("load_ms", "first_inference_ms", "output_cosine_vs_host", "modeled_ms", "mflops")
 
 # Migrations, applied in order; schema_version holds how many have run. Append, never edit a shipped one.
@@ -101,6 +101,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     # v2: RunResult.layer_breakdown (list[LayerCost] as JSON; NULL in rows stored before it existed).
     ("ALTER TABLE results ADD COLUMN layer_breakdown TEXT",),
+    # v3: RunResult.modeled (ModeledLatency as JSON: interval, constants identity; NULL in older rows, whose
+    # modeled_ms reports show without an interval).
+    ("ALTER TABLE results ADD COLUMN modeled TEXT",),
 ]
 
 RESULT_STATUSES = ("ok", "failed")
@@ -342,6 +345,7 @@ class Store:
                     samples_ms=samples.get(result_id, []),
                     counters=counters.get(result_id, []) if has_counters else None,
                     layer_breakdown=_layer_breakdown(fields["layer_breakdown"]),
+                    modeled=_modeled(fields["modeled"]),
                 )
             )
         return out
@@ -513,6 +517,11 @@ def _insert_run(db: sqlite3.Connection, run: NewRun) -> None:
 def _layer_breakdown(raw: str | None) -> list[LayerCost] | None:
     value = None if raw is None else json.loads(raw)
     return None if value is None else [from_dict(LayerCost, item) for item in value]
+
+
+def _modeled(raw: str | None) -> ModeledLatency | None:
+    value = None if raw is None else json.loads(raw)
+    return None if value is None else from_dict(ModeledLatency, value)
 
 
 def _encode_real(value):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgebench import latency_fit as lf
 from edgebench import latency_model as lm
 from edgebench.devices import PACKAGED_DEVICES, get_device, parse_devices_file
 from edgebench.errors import EdgebenchError
@@ -48,10 +49,10 @@ def test_fit_recovers_a_known_linear_law_exactly():
     events = ("instructions", "l1d_misses", "l2_misses")
     rows = rng.uniform(1e6, 1e8, size=(8, 3))
     truth = np.array([1.7, 9.0, 60.0])
-    fit = lm.fit_relative_nnls(rows, rows @ truth, events)
+    fit = lf.fit_relative_nnls(rows, rows @ truth, events)
     assert fit.events == events
     np.testing.assert_allclose(fit.cycles_per, truth, rtol=1e-9)
-    np.testing.assert_allclose(lm.leave_one_out(rows, rows @ truth, events), rows @ truth, rtol=1e-9)
+    np.testing.assert_allclose(lf.leave_one_out(rows, rows @ truth, events), rows @ truth, rtol=1e-9)
 
 
 def test_fit_never_returns_a_negative_constant():
@@ -60,7 +61,7 @@ def test_fit_never_returns_a_negative_constant():
     cycles = rows @ np.array([2.0, -0.5])
     unconstrained = np.linalg.lstsq(rows / cycles[:, None], np.ones(4), rcond=None)[0]
     assert unconstrained[1] < 0
-    fit = lm.fit_relative_nnls(rows, cycles, ("instructions", "l2_misses"))
+    fit = lf.fit_relative_nnls(rows, cycles, ("instructions", "l2_misses"))
     assert all(c >= 0 for c in fit.cycles_per)
     assert fit.cycles_per[1] == 0.0 and fit.cycles_per[0] > 0
 
@@ -69,24 +70,24 @@ def test_fit_minimises_relative_not_absolute_error():
     # One large model off a law the small ones follow: an absolute fit would chase the large one.
     rows = np.array([[1e6], [2e6], [4e6], [1e9]])
     cycles = np.array([2e6, 4e6, 8e6, 3e9])
-    (c,) = lm.fit_relative_nnls(rows, cycles, ("instructions",)).cycles_per
+    (c,) = lf.fit_relative_nnls(rows, cycles, ("instructions",)).cycles_per
     assert 2.0 < c < 2.5  # the absolute fit would give ~3.0
 
 
 def test_fit_refuses_too_few_models_and_nonpositive_latencies():
     with pytest.raises(EdgebenchError, match="cannot fix 3 constants"):
-        lm.fit_relative_nnls(np.ones((2, 3)), np.ones(2), ("instructions", "l1d_misses", "l2_misses"))
+        lf.fit_relative_nnls(np.ones((2, 3)), np.ones(2), ("instructions", "l1d_misses", "l2_misses"))
     with pytest.raises(EdgebenchError, match="positive"):
-        lm.fit_relative_nnls(np.ones((2, 1)), np.array([1.0, 0.0]), ("instructions",))
+        lf.fit_relative_nnls(np.ones((2, 1)), np.array([1.0, 0.0]), ("instructions",))
 
 
 def test_spearman():
-    assert lm.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert lm.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert lm.spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6*2/(4*15)
-    assert lm.spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)  # ties: mean ranks
+    assert lf.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert lf.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert lf.spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6*2/(4*15)
+    assert lf.spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)  # ties: mean ranks
     with pytest.raises(EdgebenchError):
-        lm.spearman([1], [1])
+        lf.spearman([1], [1])
 
 
 # ----------------------------------------------------------------------------------------------- applying
@@ -96,7 +97,7 @@ def test_modeled_ms_is_cycles_over_the_device_clock():
     c = constants_for(device, {"instructions": 2.0, "l1d_misses": 10.0, "l2_misses": 100.0})
     run = [counts(8_000_000, l1d=100_000, l2=10_000)] * 3
     expected = (2 * 8e6 + 10 * 1e5 + 100 * 1e4) / (device.clock_mhz * 1000)
-    assert lm.modeled_ms_for(device, run, {device.cpu: c}) == pytest.approx(expected)
+    assert lm.modeled_for(device, run, None, {device.cpu: c}).ms == pytest.approx(expected)
     # non_simd/simd_fp split the instructions without double counting
     split = constants_for(device, {"non_simd": 1.0, "simd_fp": 3.0})
     assert split.cycles(counts(10, simd_fp=4)) == 6 * 1.0 + 4 * 3.0
@@ -106,17 +107,17 @@ def test_modeled_ms_is_the_median_over_timed_iterations():
     device = imx6()
     c = constants_for(device, {"instructions": 1.0})
     run = [counts(800_000), counts(1_600_000), counts(900_000)]
-    assert lm.modeled_ms_for(device, run, {device.cpu: c}) == pytest.approx(900_000 / (device.clock_mhz * 1000))
+    assert lm.modeled_for(device, run, None, {device.cpu: c}).ms == pytest.approx(900_000 / (device.clock_mhz * 1000))
 
 
 def test_no_modeled_figure_without_counts_constants_or_matching_caches():
     device = imx6()
     c = constants_for(device, {"instructions": 1.0})
-    assert lm.modeled_ms_for(device, None, {device.cpu: c}) is None
-    assert lm.modeled_ms_for(device, [], {device.cpu: c}) is None
-    assert lm.modeled_ms_for(device, [counts(10)], {"cortex-a53": dataclasses.replace(c, cpu="cortex-a53")}) is None
+    assert lm.modeled_for(device, None, None, {device.cpu: c}) is None
+    assert lm.modeled_for(device, [], None, {device.cpu: c}) is None
+    assert lm.modeled_for(device, [counts(10)], None, {"cortex-a53": dataclasses.replace(c, cpu="cortex-a53")}) is None
     other_cache = dataclasses.replace(c, cache=c.cache.replace("l2=524288", "l2=1048576"))
-    assert lm.modeled_ms_for(device, [counts(10)], {device.cpu: other_cache}) is None
+    assert lm.modeled_for(device, [counts(10)], None, {device.cpu: other_cache}) is None
 
 
 # ----------------------------------------------------------------------------------------------- the file
@@ -165,7 +166,8 @@ def test_committed_constants_apply_to_the_packaged_imx6():
     device = imx6()
     assert device.cpu in table, "edgebench/latency_constants.yaml has no Cortex-A9 entry"
     assert table[device.cpu].cache == lm.device_cache_signature(device)
-    assert lm.modeled_ms_for(device, [counts(8_000_000, l1d=10_000, l2=1_000)]) > 0
+    modeled = lm.modeled_for(device, [counts(8_000_000, l1d=10_000, l2=1_000)], None)
+    assert modeled.ms > 0 and modeled.low_ms < modeled.ms < modeled.high_ms and modeled.level == 0.9
 
 
 def _calibration_script():
@@ -178,8 +180,8 @@ def _calibration_script():
 
 def test_committed_constants_are_the_fit_of_the_committed_counts():
     """Refit from the committed counts (arithmetic only, no QEMU): the committed constants must be exactly
-    that fit, with the leave-one-out figures they state. A hand-edited constant or an uncommitted refit
-    fails here."""
+    that fit, with the leave-one-out figures, bootstrap refits and fit data they state. A hand-edited constant
+    or an uncommitted refit fails here."""
     calibration = _calibration_script()
     doc = json.loads(COUNTS_FILE.read_text())
     table = lm.load_constants()
@@ -193,6 +195,10 @@ def test_committed_constants_are_the_fit_of_the_committed_counts():
             assert refit.cycles_per[event] == pytest.approx(value, rel=1e-6)
         assert refit.loo_median_abs_error_pct == pytest.approx(committed.loo_median_abs_error_pct, abs=0.01)
         assert refit.loo_max_abs_error_pct == pytest.approx(committed.loo_max_abs_error_pct, abs=0.01)
+        assert refit.fit_data == committed.fit_data
+        np.testing.assert_allclose(refit.uncertainty.resamples, committed.uncertainty.resamples, rtol=1e-9)
+        np.testing.assert_allclose(refit.uncertainty.log_errors, committed.uncertainty.log_errors, rtol=1e-9)
+        assert refit.identity == committed.identity
 
 
 # ----------------------------------------------------------------------------------------------- real QEMU
@@ -243,9 +249,10 @@ def test_edgebench_run_sets_the_modeled_latency(counting_env, tmp_path):
             run_id, (result,) = Session(request, store, ["test"], on_stage=lambda s: None).execute(lambda r: None)
             assert result.status == "ok", result.error
             assert result.counters and len(result.samples_ms) == 2
-            assert result.modeled_ms == lm.modeled_ms_for(device, result.counters)
+            assert result.modeled == lm.modeled_for(device, result.counters, result.mflops * 1e6)
+            assert result.modeled_ms == result.modeled.ms and result.modeled.low_ms < result.modeled_ms
             # FD-MobileNet 0.25x is ~12 MFLOPs: tens of ms on an 800 MHz Cortex-A9, not seconds like emulation
             assert 5 < result.modeled_ms < 100
-            assert store.results(run_id)[0].modeled_ms == result.modeled_ms
+            assert store.results(run_id)[0].modeled == result.modeled
     finally:
         target_down(device)

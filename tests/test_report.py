@@ -17,7 +17,7 @@ from edgebench.errors import EdgebenchError
 from edgebench.report import paper as paper_mod
 from edgebench.report.markdown import to_markdown
 from edgebench.report.model import build_report
-from edgebench.report.paper import TABLE4, compare_with_paper
+from edgebench.report.paper import TABLE4, Verdict, compare_with_paper, judge
 from edgebench.report.plot import plot_latency
 from edgebench.report.rows import EMULATED, MEASURED, MODELED, build_row, family_of
 from edgebench.report.table import render_table
@@ -61,7 +61,9 @@ def test_row_keeps_every_figure_apart():
     assert row.summary == summarize(r.samples_ms)
     assert (row.first_inference_ms, row.load_ms, row.peak_rss_kb, row.warmup) == (170.0, 12.5, 20480, 5)
     assert row.instructions_per_iter == 1_234_567_890_125  # median of base + 0..4
-    assert row.flags == ("ran hot",)
+    # stored without its constants' identity (before intervals existed): shown as stored, and it says so
+    assert row.flags == ("ran hot", "modeled: made with unrecorded constants (stored before constants were "
+                                    "identified); not re-modeled, no interval")
     assert row.latency(MEASURED) == row.summary.median
     assert row.latency(EMULATED) is None
     assert row.latency(MODELED) == 88.0
@@ -104,26 +106,27 @@ def test_speedups_and_verdicts_hand_computed():
     by_pair = {(c.claim.budget_mflops, c.claim.other_family): c for c in compare_with_paper(rows)}
     c = by_pair[(140, "MobileNet")]
     assert (c.basis, c.fd_ms, c.other_ms) == (MEASURED, 100.0, pytest.approx(110.0))
-    assert c.ours == pytest.approx(1.1) and c.difference == pytest.approx(0.0) and c.agrees
+    assert c.ours == pytest.approx(1.1) and c.difference == pytest.approx(0.0)
     assert (c.ours_low, c.ours_high) == (pytest.approx(1.1), pytest.approx(1.1))  # constant samples: CI is a point
+    assert c.verdict is Verdict.CONSISTENT
     c12 = by_pair[(12, "MobileNet")]
-    assert c12.difference == pytest.approx(1.1 / 1.11 - 1) and c12.agrees  # -0.9 %
+    # -0.9 % off, but our (point-wide) interval excludes the paper's 1.11: judged on the interval, never a tolerance
+    assert c12.difference == pytest.approx(1.1 / 1.11 - 1) and c12.verdict is Verdict.INCONSISTENT
     for budget, paper in ((140, 1.33), (40, 1.47), (12, 1.82)):
         s = by_pair[(budget, "ShuffleNet")]
         assert s.ours == pytest.approx(2.5)
         assert s.difference == pytest.approx(2.5 / paper - 1)
-        assert not s.agrees and s.verdict.startswith(f"differs (+{2.5 / paper - 1:.0%}")
+        assert s.verdict is Verdict.INCONSISTENT and s.why.startswith(f"inconsistent: the paper's {paper:.2f}× lies outside")
 
 
-def test_tolerance_edges():
-    def verdict(ratio):
-        rows = [build_row(exact("fd_mobilenet_1.0x", 100.0)), build_row(exact("mobilenet_v1_0.5x", 100.0 * ratio))]
-        return compare_with_paper(rows)[0]
-
-    assert verdict(1.1 * 1.149).agrees
-    assert not verdict(1.1 * 1.151).agrees
-    assert verdict(1.1 * 0.851).agrees
-    assert not verdict(1.1 * 0.849).agrees
+def test_verdict_rule_edges():
+    assert judge(1.1, 1.05, 1.2) is Verdict.CONSISTENT
+    assert judge(1.1, 1.1, 1.1) is Verdict.CONSISTENT  # the edges belong to the interval
+    assert judge(1.1, 0.95, 1.2) is Verdict.INCONCLUSIVE  # holds 1.0 too: cannot tell FD-MobileNet is faster
+    assert judge(1.1, 1.0, 1.2) is Verdict.INCONCLUSIVE
+    assert judge(1.1, 1.15, 1.4) is Verdict.INCONSISTENT
+    assert judge(1.1, 0.7, 1.05) is Verdict.INCONSISTENT
+    assert judge(1.1, None, None) is Verdict.INCONCLUSIVE  # a point value alone is never judged
 
 
 def test_basis_preference_and_refusal_to_mix():
@@ -136,11 +139,13 @@ def test_basis_preference_and_refusal_to_mix():
 
     both_modeled = first(dict(emulated=True, modeled_ms=50.0), dict(emulated=True, modeled_ms=60.0))
     assert both_modeled.basis == MODELED and both_modeled.ours == pytest.approx(1.2)
-    assert both_modeled.ours_low is None  # a modeled figure has no sampling interval
+    # stored without its constants: no interval to judge on, and no verdict beyond inconclusive
+    assert both_modeled.ours_low is None and both_modeled.verdict is Verdict.INCONCLUSIVE
     assert first(dict(modeled_ms=50.0), dict(modeled_ms=70.0)).basis == MEASURED
     assert first(dict(emulated=True), dict(emulated=True)).basis == EMULATED
     mixed = first({}, dict(emulated=True))  # board vs emulator: never compared
-    assert mixed.basis is None and mixed.ours is None and mixed.verdict == "no latency of one kind for both models"
+    assert mixed.basis is None and mixed.ours is None and mixed.verdict is None
+    assert mixed.why == "no latency of one kind for both models"
 
 
 def test_not_run_failed_and_caution():
@@ -151,9 +156,10 @@ def test_not_run_failed_and_caution():
     ]
     by_other = {c.claim.other_model: c for c in compare_with_paper(rows)}
     assert by_other["mobilenet_v1_0.5x"].caution == ("mobilenet_v1_0.5x",)
-    assert by_other["mobilenet_v1_0.5x"].verdict == "agrees (within ±15%); caution: mobilenet_v1_0.5x flagged"
-    assert by_other["mobilenet_v1_0.25x"].verdict == "not run: mobilenet_v1_0.25x; failed: fd_mobilenet_0.5x"
-    assert by_other["shufflenet_v1_g3_0.25x"].verdict == "not run: fd_mobilenet_0.25x, shufflenet_v1_g3_0.25x"
+    assert by_other["mobilenet_v1_0.5x"].why == ("consistent: the paper's 1.10× lies inside ours (1.10–1.10); "
+                                                 "caution: mobilenet_v1_0.5x flagged")
+    assert by_other["mobilenet_v1_0.25x"].why == "not run: mobilenet_v1_0.25x; failed: fd_mobilenet_0.5x"
+    assert by_other["shufflenet_v1_g3_0.25x"].why == "not run: fd_mobilenet_0.25x, shufflenet_v1_g3_0.25x"
 
 
 def test_modeled_speedups_are_not_cautioned_by_wall_time_flags():
@@ -163,7 +169,7 @@ def test_modeled_speedups_are_not_cautioned_by_wall_time_flags():
             build_row(make_result("r", "mobilenet_v1_0.5x", modeled_ms=310.0, **noisy))]
     assert all(row.flags for row in rows)
     [c] = [c for c in compare_with_paper(rows) if c.claim.other_model == "mobilenet_v1_0.5x"]
-    assert c.basis == MODELED and c.caution == () and c.verdict == "agrees (within ±15%)"
+    assert c.basis == MODELED and c.caution == () and c.verdict is Verdict.INCONCLUSIVE
 
 
 def _mixed_report(paper=True):
@@ -180,13 +186,13 @@ def test_markdown_content():
     lines = md.splitlines()
     assert lines[0] == f"### Run {RUN.id} · imx6 · 2026-11-23T10:00:00Z · edgebench 0.1.0"
     assert lines[2].startswith("| Model | Device | Median ms | 95% CI ms | MAD | n (warm-up) | Modeled ms |")
-    assert "| fd_mobilenet_1.0x | imx6 | 100.0 | 100.0–100.0 | 0.0% | 20 (5) | – | 144.5 | 170.0 | 12.50 | 20.0 | – |" in lines
+    assert "| fd_mobilenet_1.0x | imx6 | 100.0 | 100.0–100.0 | 0.0% | 20 (5) | – | – | 144.5 | 170.0 | 12.50 | 20.0 | – |" in lines
     effnet = next(line for line in lines if line.startswith("| effnet_cifar10"))
     assert "imx6 †" in effnet and "| 2.500 |" in effnet and "flag \\| with pipe" in effnet
-    assert effnet.count(" | ") == 11  # the escaped pipe did not add a cell
+    assert effnet.count(" | ") == 12  # the escaped pipe did not add a cell
     assert any(line.startswith("- † emulated (qemu-arm -cpu cortex-a9)") for line in lines)
     assert any(line.startswith("- Modeled ms: predicted") for line in lines)
-    assert "| 140 MFLOPs | fd_mobilenet_1.0x | mobilenet_v1_0.5x | 1.10× | 1.10× | 1.10–1.10 | measured | +0.0% | agrees" in md
+    assert "| 140 MFLOPs | fd_mobilenet_1.0x | mobilenet_v1_0.5x | 1.10× | 1.10× | 1.10–1.10 | measured | – | +0.0% | consistent" in md
     assert "| 12 MFLOPs | fd_mobilenet_0.25x | shufflenet_v1_g3_0.25x | 1.82× | 2.50× |" in md
     assert "no absolute ms" in md
 
@@ -209,8 +215,9 @@ def test_json_content():
     assert rows["effnet_cifar10"]["summary"]["n"] == 30
     assert rows["broken_1.0x"]["summary"] is None and rows["broken_1.0x"]["status"] == "failed"
     comparisons = data["paper"]["comparisons"]
-    assert len(comparisons) == 6 and data["paper"]["tolerance"] == 0.15
+    assert len(comparisons) == 6 and any("never on a point value" in n for n in data["paper"]["notes"])
     assert comparisons[0]["ours"] == pytest.approx(1.1) and comparisons[0]["basis"] == "measured"
+    assert comparisons[0]["verdict"] == "consistent" and comparisons[3]["verdict"] == "inconsistent"
     assert "no absolute ms" in data["paper"]["note"]
 
 
@@ -237,7 +244,8 @@ def test_terminal_table_content():
     render_table(_mixed_report(), Console(file=buffer, width=260, no_color=True))
     text = buffer.getvalue()
     for needle in ("fd_mobilenet_1.0x", "shufflenet_v1_g3_0.25x", "imx6 †", "100.0–100.0", "Modeled ms", "2.500",
-                   "failed: runner died with SIGILL", "FD-MobileNet paper, Table 4", "differs (+88%, beyond ±15%)",
+                   "failed: runner died with SIGILL", "FD-MobileNet paper, Table 4",
+                   "inconsistent: the paper's 1.82× lies outside ours (2.50–2.50)",
                    "no absolute ms"):  # fmt: skip
         assert needle in text, needle
 

@@ -49,7 +49,7 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     """
     from edgebench.devices import get_device
     from edgebench.models.registry import suite
-    from edgebench.latency_model import device_cache_signature, load_constants
+    from edgebench.latency_model import constants_for
     from edgebench.report.breakdown import breakdown_markdown
     from edgebench.report.markdown import to_markdown
     from edgebench.report.model import build_report
@@ -83,14 +83,15 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
                 lambda result: (show(result), model_done()))
         run, results = store.run(run_id), store.results(run_id)
 
+    # Modeled figures are made again from the stored counts with the installed constants (a resumed run's
+    # earlier models included), so every figure and verdict of this report comes from one latency model.
     report = build_report(run, results, paper=True)
     if as_json:
         click.echo(to_json(report), nl=False)
     else:
         render_table(report, stdout_console())
     out_dir.mkdir(parents=True, exist_ok=True)
-    constants = load_constants().get(device.cpu)  # shares only with the cache geometry it was fitted on
-    constants = constants if constants and device_cache_signature(device) == constants.cache else None
+    constants = constants_for(device, report.constants)
     (out_dir / "report.md").write_text(
         f"Made by `edgebench reproduce {study} --device {device.name}` (run {run_id}).\n\n" + to_markdown(report)
         + "\n" + breakdown_markdown(results, constants))

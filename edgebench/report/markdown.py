@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgebench.latency_fit import FORM
 from edgebench.report import cells
 from edgebench.report.model import Report
 
@@ -14,7 +15,36 @@ def to_markdown(report: Report) -> str:
         lines += ["", "#### FD-MobileNet paper, Table 4, beside ours", ""]
         lines += markdown_table(cells.PAPER_HEADERS, [cells.paper_cells(c) for c in report.paper])
         lines += ["", *(f"- {note}" for note in cells.paper_footnotes())]
+        lines += refits_markdown(report)
     return "\n".join(lines) + "\n"
+
+
+def refits_markdown(report: Report) -> list[str]:
+    """Each modeled paper speedup under every candidate form and every leave-one-model-out refit: how much
+    the conclusion rests on modeling choices."""
+    with_refits = [c for c in report.paper or () if c.refits]
+    if not with_refits:
+        return []
+    labels = [r.label for r in with_refits[0].refits]
+    headers = ("Budget", "vs", "Paper", "Ours", *labels)
+    rows = []
+    for c in with_refits:
+        by_label = {r.label: r for r in c.refits}
+        rows.append((f"{c.claim.budget_mflops}", c.claim.other_model, f"{c.claim.speedup:.2f}", f"{c.ours:.2f}",
+                     *(_refit_cell(by_label[label]) if label in by_label else "–" for label in labels)))
+    return ["", "#### How the verdicts rest on the latency model", "",
+            "Our modeled speedup under every candidate form (point) and without each calibration model (with its "
+            "interval and verdict: C consistent, I inconsistent, ? inconclusive). The form used is fixed in advance "
+            f"({' + '.join(FORM)}); a verdict that any leave-one-model-out refit changes is "
+            "reported as inconclusive above.", "", *markdown_table(headers, rows)]
+
+
+def _refit_cell(r) -> str:
+    if r.verdict is None:
+        return f"{r.ours:.2f}"
+    mark = {"consistent": "C", "inconsistent": "I", "inconclusive": "?"}[r.verdict.value]
+    span = f" ({r.low:.2f}–{r.high:.2f})" if r.low is not None else ""
+    return f"{r.ours:.2f}{span} {mark}"
 
 
 def markdown_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgebench.latency_model import CpuConstants, load_constants
 from edgebench.report.paper import SpeedupComparison, compare_with_paper
 from edgebench.report.rows import ModelRow, build_row
 from edgebench.result import RunResult
@@ -15,8 +16,17 @@ class Report:
     run: RunInfo
     rows: tuple[ModelRow, ...]
     paper: tuple[SpeedupComparison, ...] | None  # set when the paper comparison was asked for
+    constants: dict[str, CpuConstants]  # the installed constants every modeled figure was (re-)modeled with
 
 
-def build_report(run: RunInfo, results: list[RunResult], *, paper: bool = False) -> Report:
-    rows = tuple(build_row(r) for r in results)
-    return Report(run=run, rows=rows, paper=compare_with_paper(rows) if paper else None)
+def build_report(run: RunInfo, results: list[RunResult], *, paper: bool = False,
+                 constants: dict[str, CpuConstants] | None = None) -> Report:
+    table = load_constants() if constants is None else constants
+    rows = tuple(build_row(r, table) for r in results)
+    return Report(run=run, rows=rows, paper=compare_with_paper(rows, table) if paper else None, constants=table)
+
+
+def constants_used(report: Report) -> dict[str, str]:
+    """cpu -> identity of the installed constants the report's modeled figures were made with."""
+    ids = {r.modeled_constants for r in report.rows if r.modeled_constants}
+    return {cpu: c.identity for cpu, c in sorted(report.constants.items()) if c.identity in ids}

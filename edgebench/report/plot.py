@@ -15,7 +15,8 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from edgebench.errors import EdgebenchError
 from edgebench.report.model import Report
-from edgebench.report.paper import TABLE4, TOLERANCE, compare_with_paper
+from edgebench.latency_model import INTERVAL_LEVEL
+from edgebench.report.paper import TABLE4, compare_with_paper
 from edgebench.report.rows import BASES, BASIS_LABELS, MODELED, ModelRow
 
 # Fixed colours for the zoo's families so every plot reads the same; others take the next free ones.
@@ -37,7 +38,8 @@ class PlotSummary:
 def plot_latency(report: Report, path: Path | str) -> PlotSummary:
     basis = _pick_basis(report.rows)
     plotted = [r for r in report.rows if r.status == "ok" and r.mflops and r.latency(basis) is not None]
-    comparisons = [c for c in compare_with_paper(report.rows) if c.ours is not None]
+    paper = report.paper if report.paper is not None else compare_with_paper(report.rows, report.constants)
+    comparisons = [c for c in paper if c.ours is not None]
     fig = Figure(figsize=(13, 5.5) if comparisons else (8, 5.5), layout="constrained")
     axes = fig.subplots(1, 2, width_ratios=(3, 2)) if comparisons else [fig.subplots()]
     colours = _colours(sorted({r.family for r in plotted}))
@@ -74,12 +76,10 @@ def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str])
         members = sorted((r for r in rows if r.family == family), key=lambda r: r.mflops)
         xs = [r.mflops for r in members]
         ys = [r.latency(basis) for r in members]
-        if basis == MODELED:
-            ax.plot(xs, ys, "o-", color=colour, label=family)
-        else:
-            cis = [r.ci(basis) for r in members]
-            yerr = [[y - lo for y, (lo, _) in zip(ys, cis)], [hi - y for y, (_, hi) in zip(ys, cis)]]
-            ax.errorbar(xs, ys, yerr=yerr, fmt="o-", color=colour, capsize=3, label=family)
+        # A figure without an interval (modeled with constants that carry none) gets no bar, not a zero one.
+        cis = [r.ci(basis) or (y, y) for r, y in zip(members, ys)]
+        yerr = [[y - lo for y, (lo, _) in zip(ys, cis)], [hi - y for y, (_, hi) in zip(ys, cis)]]
+        ax.errorbar(xs, ys, yerr=yerr, fmt="o-", color=colour, capsize=3, label=family)
         for r in members:
             ax.annotate(r.model.removeprefix(family).strip("_"), (r.mflops, r.latency(basis)),
                         textcoords="offset points", xytext=(5, -11), fontsize=7, color=colour)
@@ -102,7 +102,10 @@ def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str])
     ax.margins(0.08)
     ax.set_xlabel("MFLOPs (multiply-adds, counted from the graph)")
     ax.set_ylabel(BASIS_LABELS[basis])
-    ax.set_title("Latency vs complexity" + ("" if basis == MODELED else " (median, 95% CI)"), fontsize=10)
+    interval = f"modeled, {INTERVAL_LEVEL:.0%} interval" if basis == MODELED else "median, 95% CI"
+    missing = sum(1 for r in rows if r.ci(basis) is None)
+    ax.set_title(f"Latency vs complexity ({interval}" + (f"; {missing} without an interval" if missing else "") + ")",
+                 fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return len(implied_points)
@@ -120,7 +123,8 @@ def _scale(axis, set_scale, values: list[float]) -> None:
 
 
 def _speedup_axes(ax, comparisons) -> None:
-    """Per budget and competitor: the paper's speedup (hatched, with the ±tolerance band) and ours (solid)."""
+    """Per budget and competitor: the paper's speedup (hatched) and ours (solid, with its interval), and the
+    verdict under each pair."""
     budgets = sorted({c.claim.budget_mflops for c in comparisons}, reverse=True)
     competitors = sorted({c.claim.other_family for c in comparisons})
     width = 0.8 / (2 * len(competitors))
@@ -133,17 +137,16 @@ def _speedup_axes(ax, comparisons) -> None:
             c = match[0]
             colour = _COMPETITOR_COLOURS.get(competitor, "tab:gray")
             x = i - 0.4 + width * (2 * j + 0.5)
-            band = c.claim.speedup * TOLERANCE
-            ax.bar(x, c.claim.speedup, width, yerr=band, color="white", edgecolor=colour, hatch="//", capsize=3,
-                   label=None if competitor in labelled else f"paper vs {competitor} (±{TOLERANCE:.0%})")
+            ax.bar(x, c.claim.speedup, width, color="white", edgecolor=colour, hatch="//",
+                   label=None if competitor in labelled else f"paper vs {competitor}")
             err = None
             if c.ours_low is not None and c.ours_high is not None:
                 err = [[c.ours - c.ours_low], [c.ours_high - c.ours]]
             ax.bar(x + width, c.ours, width, yerr=err, color=colour, capsize=3,
                    label=None if competitor in labelled else f"ours vs {competitor}")
             labelled.add(competitor)
-            ax.annotate(f"{c.ours:.2f}", (x + width, c.ours_high or c.ours), textcoords="offset points",
-                        xytext=(0, 3), ha="center", fontsize=7)
+            ax.annotate(f"{c.ours:.2f}\n{c.verdict.value if c.verdict else ''}", (x + width, c.ours_high or c.ours),
+                        textcoords="offset points", xytext=(0, 3), ha="center", fontsize=6)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(budgets)), [f"{b} MFLOPs" for b in budgets])
     bases = sorted({BASIS_LABELS[c.basis].split(" (")[0] for c in comparisons})

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgebench.result import RunResult
+from edgebench.latency_model import CpuConstants, load_constants, remodel
+from edgebench.result import IterationCounts, ModeledLatency, RunResult
 from edgebench.stats import Summary, summarize
 
 # Kinds of latency, in the order we trust them. They are never merged into one figure without their label.
@@ -44,13 +45,17 @@ class ModelRow:
     emulator: str | None  # set when the timed samples are emulated wall time
     summary: Summary | None  # of the timed iterations (warm-up excluded); None when the run failed
     warmup: int
-    modeled_ms: float | None
+    modeled_ms: float | None  # = modeled.ms when that is known
+    modeled: ModeledLatency | None  # with the installed constants when they cover the run, else as stored
+    modeled_note: str  # where the modeled figure comes from, when not simply the installed constants
+    modeled_counts: IterationCounts | None  # the median iteration it is of (None when not re-modeled)
+    modeled_constants: str | None  # CpuConstants.identity it was modeled with, when they are installed
     mflops: float | None
     first_inference_ms: float | None
     load_ms: float | None
     peak_rss_kb: int | None
     instructions_per_iter: int | None  # median over iterations (QEMU counters), None without counters
-    flags: tuple[str, ...]  # spread, sample count, board state (clock drop, heat), failure
+    flags: tuple[str, ...]  # spread, sample count, board state (clock drop, heat), failure; modeled-figure flags
 
     def latency(self, basis: str) -> float | None:
         """This model's latency of one kind, or None if the run has no figure of that kind."""
@@ -61,13 +66,19 @@ class ModelRow:
         return self.summary.median
 
     def ci(self, basis: str) -> tuple[float, float] | None:
-        """The 95% interval behind `latency(basis)`; modeled figures have none."""
-        if basis == MODELED or self.latency(basis) is None:
+        """The interval behind `latency(basis)`: the median's 95% interval for timed figures, the modeled
+        interval (90%) for modeled ones; None when there is none (constants without interval data)."""
+        if self.latency(basis) is None:
             return None
+        if basis == MODELED:
+            m = self.modeled
+            return None if m is None or m.low_ms is None else (m.low_ms, m.high_ms)
         return self.summary.ci_low, self.summary.ci_high
 
 
-def build_row(result: RunResult) -> ModelRow:
+def build_row(result: RunResult, constants: dict[str, CpuConstants] | None = None) -> ModelRow:
+    """One row; the modeled figure is made again from the stored counts with `constants` (default: the installed
+    ones) wherever they cover the run's CPU and caches, so a refit never leaves stale figures in a report."""
     ok = result.status == "ok"
     summary = summarize(result.samples_ms) if ok and result.samples_ms else None
     flags = [*(summary.flags if summary else ()), *result.board.flags]
@@ -78,6 +89,11 @@ def build_row(result: RunResult) -> ModelRow:
     instructions = None
     if result.counters:
         instructions = int(np.median([c.instructions for c in result.counters]))
+    table = load_constants() if constants is None else constants
+    again = remodel(result.modeled, result.modeled_ms, result.counters, result.mflops * 1e6 if result.mflops else None,
+                 table)
+    modeled = again.figure
+    flags += [f"modeled: {f}" for f in (*(modeled.flags if modeled else ()), again.note) if f]
     return ModelRow(
         model=result.model,
         family=family_of(result.model),
@@ -87,7 +103,11 @@ def build_row(result: RunResult) -> ModelRow:
         emulator=(result.board.emulator or "emulator") if result.board.emulated else None,
         summary=summary,
         warmup=result.settings.warmup,
-        modeled_ms=result.modeled_ms,
+        modeled_ms=modeled.ms if modeled else result.modeled_ms,
+        modeled=modeled,
+        modeled_note=again.note,
+        modeled_counts=again.counts,
+        modeled_constants=again.constants.identity if again.constants else None,
         mflops=result.mflops,
         first_inference_ms=result.first_inference_ms if ok else None,
         load_ms=result.load_ms if ok else None,

@@ -7,8 +7,10 @@ from rich.table import Table
 
 from edgebench.report import cells
 from edgebench.report.model import Report
+from edgebench.report.paper import Verdict
 
 _NUMERIC = set(cells.MODEL_HEADERS[2:-1])  # everything between Device and Flags
+_VERDICT_STYLE = {None: None, Verdict.CONSISTENT: "green", Verdict.INCONSISTENT: "red", Verdict.INCONCLUSIVE: "yellow"}
 
 
 def render_table(report: Report, console: Console) -> None:
@@ -26,6 +28,6 @@ def render_table(report: Report, console: Console) -> None:
         for header in cells.PAPER_HEADERS:
             paper.add_column(header, no_wrap=header != "Verdict")
         for comparison in report.paper:
-            style = {None: None, False: "red", True: "yellow" if comparison.caution else "green"}[comparison.agrees]
+            style = "yellow" if comparison.caution else _VERDICT_STYLE[comparison.verdict]
             paper.add_row(*cells.paper_cells(comparison), style=style)
         console.print(paper)

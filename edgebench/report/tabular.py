@@ -7,28 +7,30 @@ import io
 import json
 
 from edgebench.report import cells
-from edgebench.report.model import Report
-from edgebench.report.paper import PAPER_NOTE, TOLERANCE
+from edgebench.report.model import Report, constants_used
+from edgebench.report.paper import PAPER_NOTE
 from edgebench.serde import to_dict
 
 MODEL_CSV_COLUMNS = (
     "run_id", "model", "family", "device", "timed_on", "status", "n", "warmup", "min_ms", "median_ms",
-    "ci_low_ms", "ci_high_ms", "mean_ms", "std_ms", "mad_ms", "p90_ms", "p99_ms", "modeled_ms", "mflops",
-    "first_inference_ms", "load_ms", "peak_rss_kb", "instructions_per_iter", "flags",
+    "ci_low_ms", "ci_high_ms", "mean_ms", "std_ms", "mad_ms", "p90_ms", "p99_ms", "modeled_ms", "modeled_low_ms",
+    "modeled_high_ms", "modeled_level", "modeled_constants", "mflops", "first_inference_ms", "load_ms", "peak_rss_kb", "instructions_per_iter", "flags",
 )  # fmt: skip
 PAPER_CSV_COLUMNS = (
     "budget_mflops", "fd_model", "other_model", "paper_speedup", "paper_source", "basis", "fd_ms", "other_ms",
-    "our_speedup", "our_low", "our_high", "difference", "verdict",
+    "our_speedup", "our_low", "our_high", "refits_low", "refits_high", "difference", "verdict", "why",
 )  # fmt: skip
 
 
 def to_json_data(report: Report) -> dict:
-    data = to_dict(report)
+    # The constants themselves (hundreds of refits) stay in their file; the report names which it used.
+    data = {"run": to_dict(report.run), "rows": to_dict(report.rows), "paper": to_dict(report.paper),
+            "latency_constants": constants_used(report)}
     for row_json, row in zip(data["rows"], report.rows):
         row_json["timed_on"] = row.emulator or "board"
     data["notes"] = cells.footnotes(report)
     if report.paper is not None:
-        data["paper"] = {"note": PAPER_NOTE, "tolerance": TOLERANCE, "comparisons": data["paper"]}
+        data["paper"] = {"note": PAPER_NOTE, "notes": cells.paper_footnotes(), "comparisons": data["paper"]}
     return data
 
 
@@ -48,7 +50,7 @@ def to_csv(report: Report) -> str:
         rows.append({
             "run_id": report.run.id, "model": r.model, "family": r.family, "device": r.device,
             "timed_on": r.emulator or "board", "status": r.status, "warmup": r.warmup, **stats,
-            "modeled_ms": r.modeled_ms, "mflops": r.mflops, "first_inference_ms": r.first_inference_ms,
+            "modeled_ms": r.modeled_ms, **_modeled_interval(r), "mflops": r.mflops, "first_inference_ms": r.first_inference_ms,
             "load_ms": r.load_ms, "peak_rss_kb": r.peak_rss_kb, "instructions_per_iter": r.instructions_per_iter,
             "flags": "; ".join(r.flags),
         })  # fmt: skip
@@ -61,11 +63,19 @@ def paper_to_csv(report: Report) -> str:
             "budget_mflops": c.claim.budget_mflops, "fd_model": c.claim.fd_model, "other_model": c.claim.other_model,
             "paper_speedup": c.claim.speedup, "paper_source": c.claim.source, "basis": c.basis, "fd_ms": c.fd_ms,
             "other_ms": c.other_ms, "our_speedup": c.ours, "our_low": c.ours_low, "our_high": c.ours_high,
-            "difference": c.difference, "verdict": c.verdict,
+            "refits_low": min((r.ours for r in c.refits), default=None),
+            "refits_high": max((r.ours for r in c.refits), default=None), "difference": c.difference,
+            "verdict": c.verdict.value if c.verdict else None, "why": c.why,
         }  # fmt: skip
         for c in report.paper or ()
     ]
     return _csv(PAPER_CSV_COLUMNS, rows)
+
+
+def _modeled_interval(r) -> dict:
+    m = r.modeled
+    return {"modeled_low_ms": m.low_ms if m else None, "modeled_high_ms": m.high_ms if m else None,
+            "modeled_level": m.level if m else None, "modeled_constants": r.modeled_constants}
 
 
 def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
