@@ -38,7 +38,7 @@ PRIVSEP_DIR = Path("/run/sshd")  # sshd started by root insists on this empty, r
 
 
 def targets_dir() -> Path:
-    return data_dir() / "targets"
+    return data_dir(create=False) / "targets"  # created by whatever writes there (_target_lock)
 
 
 def find_sshd() -> str:

@@ -17,6 +17,7 @@ import enum
 import errno
 import getpass
 import hashlib
+import logging
 import os
 import shlex
 import signal as signal_module
@@ -30,6 +31,10 @@ import paramiko
 
 from edgebench.devices import Connection
 from edgebench.errors import EdgebenchError
+
+# paramiko logs a failed handshake's traceback from its own thread; with no handler anywhere Python's
+# last-resort handler prints it to stderr. Our errors say what happened, in one line.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
@@ -514,7 +519,9 @@ def _login(name: str, resolved: ResolvedConnection, sock) -> paramiko.SSHClient:
             resolved.hostname, port=resolved.port, username=resolved.user, password=None,
             key_filename=list(resolved.identity_files) or None,
             look_for_keys=not resolved.identity_files, allow_agent=True, sock=sock,
-            timeout=resolved.timeout_s, banner_timeout=resolved.timeout_s, auth_timeout=resolved.timeout_s)
+            # a second more for the handshake than for the banner: a silent port then fails as "no banner",
+            # not with paramiko's "No existing session" from a handshake wait that ended first
+            timeout=resolved.timeout_s + 1, banner_timeout=resolved.timeout_s, auth_timeout=resolved.timeout_s)
     except EdgebenchError:
         client.close()
         raise
