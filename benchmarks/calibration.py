@@ -39,6 +39,8 @@ from edgebench import latency_fit as lf
 from edgebench import latency_model as lm
 from edgebench.devices import PACKAGED_DEVICES, Device, parse_devices_file
 from edgebench.errors import EdgebenchError
+from edgebench.launcher import Launcher, launcher_for
+from edgebench.sysview import SystemView, check_ncnn_saw
 from edgebench.result import IterationCounts, ModeledLatency
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
@@ -93,10 +95,10 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _count_key(param: Path, cpu: str, device: Device, runtime_key: str, plugin_lib: Path) -> str:
+def _count_key(param: Path, cpu: str, device: Device, runtime_key: str, plugin_lib: Path, view: SystemView) -> str:
     """Everything a count depends on: param bytes, runtime build, plugin build (its name carries the source
-    and QEMU version hash), the emulated CPU and the cache geometry."""
-    parts = [_sha(param.read_bytes()), runtime_key, plugin_lib.name, cpu, repr(device.cache)]
+    and the counting QEMU's key), the emulated CPU, the cache geometry and the board's system view."""
+    parts = [_sha(param.read_bytes()), runtime_key, plugin_lib.name, cpu, repr(device.cache), view.digest]
     return _sha("\0".join(parts).encode())[:24]
 
 
@@ -116,7 +118,7 @@ def _save_counts_file(doc: dict) -> None:
     tmp.replace(COUNTS_FILE)
 
 
-def _count_one(job: CountJob, runner: Path, qemu_cmd: list[str], caches, provenance: dict) -> dict:
+def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenance: dict) -> dict:
     """Run one param under QEMU with the plugin; the timed iteration's counts, or why there are none."""
     from edgebench.ncnn_tools.plugin import parse_counts, run_counted
     from edgebench.ncnn_tools.report import parse_runner_output
@@ -130,11 +132,14 @@ def _count_one(job: CountJob, runner: Path, qemu_cmd: list[str], caches, provena
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="eb-calib-") as tmp:
         try:
+            qemu_cmd = list(job.device.emulator.argv)
             run = run_counted(qemu_cmd, [str(runner), *options.argv()], Path(tmp) / "counts.jsonl", caches,
-                              timeout=QEMU_TIMEOUT_S)
+                              timeout=QEMU_TIMEOUT_S, view_prefix=launcher.view_prefix)
             if run.returncode < 0 and not run.stdout.strip():
                 raise EdgebenchError(f"runner killed by signal {-run.returncode} under {' '.join(qemu_cmd)}")
             report = parse_runner_output(run.stdout, run.returncode, f"runner under {' '.join(qemu_cmd)}")
+            if launcher.view is not None:
+                check_ncnn_saw(launcher.view, report.cpu, f"runner under {' '.join(qemu_cmd)}")
             counts = parse_counts(run.counts_file)
             if len(counts) != 1:
                 raise EdgebenchError(f"expected 1 timed iteration, got {len(counts)}")
@@ -154,20 +159,20 @@ def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
     params = sorted(REFERENCE.glob("*.param"))
     if not params:
         raise EdgebenchError(f"no reference params in {REFERENCE}")
-    todo: list[tuple[CountJob, Path, list[str], CacheConfig, dict]] = []
+    todo: list[tuple[CountJob, Path, Launcher, CacheConfig, dict]] = []
     for cpu in cpus:
         target = TARGETS[cpu]
         device = devices[target.device]
         runtime = build_runtime(device.arch, progress=False)
-        qemu_cmd = list(device.emulator.argv)
-        lib = build_plugin(qemu_cmd[0])
+        launcher = launcher_for(device)
+        lib = build_plugin(device.emulator.argv[0])
         provenance = {"runtime_key": runtime.key, "ncnn_version": runtime.ncnn_version, "plugin": lib.name,
-                      "emulator": " ".join(qemu_cmd)}
+                      "emulator": str(device.emulator), "system_view": launcher.view.describe()}
         caches = CacheConfig.from_device(device.cache)
         for param in params:
-            key = _count_key(param, cpu, device, runtime.key, lib)
+            key = _count_key(param, cpu, device, runtime.key, lib, launcher.view)
             if recount or key not in doc["entries"]:
-                todo.append((CountJob(param.stem, param, target, device, key), runtime.runner, qemu_cmd, caches,
+                todo.append((CountJob(param.stem, param, target, device, key), runtime.runner, launcher, caches,
                              provenance))
     print(f"counting {len(todo)} param(s) ({len(doc['entries'])} cached), {jobs} QEMU process(es) at a time",
           flush=True)

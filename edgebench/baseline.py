@@ -41,12 +41,14 @@ class RunIdentity:
     runtime_key: str
     emulator: str | None  # emulator and its version (counts depend on both); None on a real board
     settings: RunSettings
+    system_view: str | None = None  # emulated: the board's system view (counts depend on it too)
+    ncnn_cpu: str | None = None  # what NCNN detected (its cores, caches and ISA pick its code paths)
 
     def mismatches(self, other: RunIdentity) -> list[str]:
         """Each difference from `other` (the baseline's) as 'what: baseline -> this', sampling settings aside."""
         out = [
             f"{name}: {getattr(other, name)} -> {getattr(self, name)}"
-            for name in ("device", "arch", "ncnn_version", "runtime_key", "emulator")
+            for name in ("device", "arch", "ncnn_version", "runtime_key", "emulator", "system_view", "ncnn_cpu")
             if getattr(self, name) != getattr(other, name)
         ]
         for f in dataclasses.fields(RunSettings):
@@ -105,7 +107,8 @@ def _identity_of(r: RunResult) -> RunIdentity:
         emulator = b.emulator or "emulator"
         if b.emulator_version:
             emulator += f" ({b.emulator_version})"
-    return RunIdentity(r.device, r.arch, r.ncnn_version, r.runtime_key, emulator, r.settings)
+    return RunIdentity(r.device, r.arch, r.ncnn_version, r.runtime_key, emulator, r.settings,
+                       system_view=b.system_view, ncnn_cpu=b.ncnn_cpu.describe() if b.ncnn_cpu else None)
 
 
 def median_counts(counters: list[IterationCounts]) -> IterationCounts:

@@ -15,6 +15,7 @@ import dataclasses
 import re
 
 from edgebench.devices import Device
+from edgebench.launcher import Launcher
 from edgebench.result import BoardState
 from edgebench.transport import Transport
 
@@ -44,7 +45,8 @@ _ARM_PARTS = {"0xc05": "Cortex-A5", "0xc07": "Cortex-A7", "0xc08": "Cortex-A8", 
               "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57", "0xd08": "Cortex-A72",
               "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76"}
 
-# $1: full|quick; then, on emulated targets: $2 the guest loader, $3.. the emulator argv prefix.
+# $1: full|quick; then, on emulated targets: $2 the guest loader, $3 the emulator binary, $4.. the launcher prefix
+# (the board's system view + the emulator argv).
 _SNAPSHOT = r'''
 mode=$1; shift
 cpufreq=/sys/devices/system/cpu/cpu0/cpufreq
@@ -60,8 +62,8 @@ echo @@uname; uname -a
 echo @@governor; cat $cpufreq/scaling_governor 2>/dev/null
 echo @@cpuinfo; cat /proc/cpuinfo 2>/dev/null
 [ "$#" -gt 0 ] || exit 0
-loader=$1; shift
-echo @@emulator_version; "$1" --version 2>&1 | head -n 1
+loader=$1; emulator=$2; shift 2
+echo @@emulator_version; "$emulator" --version 2>&1 | head -n 1
 echo @@guest_auxv; [ -r "$loader" ] && "$@" -E LD_SHOW_AUXV=1 "$loader" --version 2>&1 | grep '^AT_'
 exit 0
 '''
@@ -78,10 +80,10 @@ def _sections(text: str) -> dict[str, list[str]]:
     return sections
 
 
-def _snapshot(transport: Transport, device: Device, full: bool) -> dict[str, list[str]]:
+def _snapshot(transport: Transport, device: Device, full: bool, launcher: Launcher | None = None) -> dict[str, list[str]]:
     argv = ["sh", "-c", _SNAPSHOT, "edgebench", "full" if full else "quick"]
-    if full and device.emulator is not None:
-        argv += [GUEST_LOADERS[device.arch], *device.emulator.argv]
+    if full and launcher is not None and launcher.emulator:
+        argv += [GUEST_LOADERS[device.arch], launcher.emulator[0], *launcher.argv([])]
     result = transport.run(argv, timeout=60)
     result.check(f"{transport.name}: reading the board state")
     return _sections(result.stdout)
@@ -131,9 +133,9 @@ def parse_guest_hwcaps(arch: str, lines: list[str]) -> list[str]:
     return []
 
 
-def collect_board_state(transport: Transport, device: Device) -> BoardState:
+def collect_board_state(transport: Transport, device: Device, launcher: Launcher) -> BoardState:
     """The board just before a run (everything, with frequency and temperature as the 'before' values)."""
-    s = _snapshot(transport, device, full=True)
+    s = _snapshot(transport, device, full=True, launcher=launcher)
     uname = s.get("uname", [""])[0]
     loadavg = parse_loadavg(s.get("loadavg", []))
     flags = busy_flags(loadavg, _first_int(s.get("online", [])))

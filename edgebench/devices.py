@@ -72,6 +72,23 @@ class Emulator:
 
 
 @dataclass(frozen=True)
+class SystemViewSpec:
+    """What the board's kernel shows userspace beyond cores and caches (edgebench.sysview builds the files)."""
+
+    cache_levels: tuple[str, ...]  # caches listed in cpuN/cache, in index order; 32-bit ARM kernels list none
+    cpufreq_khz: tuple[int, ...]  # the operating points cpufreq offers; the highest is the clock
+    governor: str = "performance"
+    bogomips: str | None = None  # cpuinfo's BogoMIPS line (a timer figure: nothing reads it)
+    cpuinfo_extra: tuple[tuple[str, str], ...] = ()  # the machine lines after the processors (Hardware, Model, ...)
+
+
+# Without a system_view entry: what the kernels of each arch list by default (32-bit ARM has no cacheinfo for
+# these cores, arm64 lists every level the device tree describes; see docs/board_system_views.md).
+DEFAULT_CACHE_LEVELS = {"armv7": (), "aarch64": ("l1d", "l1i", "l2")}
+CACHE_LEVEL_NAMES = ("l1d", "l1i", "l2")
+
+
+@dataclass(frozen=True)
 class Device:
     name: str
     arch: str  # "armv7" | "aarch64"
@@ -85,21 +102,11 @@ class Device:
     runner: RunnerDefaults = field(default_factory=RunnerDefaults)
     emulator: Emulator | None = None
     description: str = ""
+    system_view: SystemViewSpec | None = None  # parsed for every device; emulated ones present it to the guest
 
     @property
     def emulated(self) -> bool:
         return self.emulator is not None
-
-    def program_argv(self, argv: list[str], emulator_options: list[str] | tuple[str, ...] = ()) -> list[str]:
-        """The argv that runs `argv` as this device's CPU: unchanged on a board, behind the emulator otherwise.
-
-        `emulator_options` go between the emulator prefix and the program (e.g. a QEMU `-plugin` argument).
-        """
-        if self.emulator is None:
-            if emulator_options:
-                raise EdgebenchError(f"device {self.name!r} is a real board: emulator options do not apply")
-            return list(argv)
-        return [*self.emulator.argv, *emulator_options, *argv]
 
 
 def user_devices_file() -> Path:
@@ -201,7 +208,7 @@ class _Entry:
 
 
 _DEVICE_FIELDS = {"arch", "cpu", "cores", "clock_mhz", "cache", "connection", "workdir", "runner", "emulator",
-                  "description"}
+                  "description", "system_view"}
 _CONNECTION_FIELDS = {"host", "port", "user", "identity_file", "proxy_jump", "known_hosts", "ssh_config",
                       "connect_timeout_s"}
 
@@ -222,20 +229,55 @@ def _parse_device(path: Path, name: str, data: Any) -> Device:
     if workdir is not None and (not workdir.strip() or workdir.startswith("~")):
         entry.fail("workdir", "give an absolute path or one relative to the login's home (no '~': it is "
                               "not expanded inside quoted remote commands)")
+    clock_mhz = entry.positive("clock_mhz", required=True)
+    cache = _parse_cache(entry.sub("cache"))
     return Device(
         name=name,
         arch=arch,
         cpu=entry.get("cpu", str, required=True),
         cores=entry.positive("cores", required=True),
-        clock_mhz=entry.positive("clock_mhz", required=True),
+        clock_mhz=clock_mhz,
         source=path,
         connection=connection,
         workdir=workdir,
-        cache=_parse_cache(entry.sub("cache")),
+        cache=cache,
         runner=_parse_runner(entry.sub("runner")),
         emulator=emulator,
         description=entry.get("description", str, ""),
+        system_view=_parse_system_view(entry.sub("system_view"), arch, clock_mhz, cache),
     )
+
+
+def default_system_view(arch: str, clock_mhz: int, cache: CacheGeometry | None) -> SystemViewSpec:
+    """The view of an entry that says nothing more than cores, caches and clock."""
+    declared = tuple(name for name in DEFAULT_CACHE_LEVELS[arch] if cache is not None and getattr(cache, name))
+    return SystemViewSpec(cache_levels=declared, cpufreq_khz=(clock_mhz * 1000,))
+
+
+def _parse_system_view(entry: _Entry | None, arch: str, clock_mhz: int, cache: CacheGeometry | None) -> SystemViewSpec:
+    default = default_system_view(arch, clock_mhz, cache)
+    if entry is None:
+        return default
+    entry.refuse_unknown({"cache_levels", "cpufreq_khz", "governor", "bogomips", "cpuinfo_extra"})
+    levels = entry.get("cache_levels", list, list(default.cache_levels))
+    if not all(isinstance(v, str) for v in levels) or len(set(levels)) != len(levels):
+        entry.fail("cache_levels", f"expected a list of distinct names from {', '.join(CACHE_LEVEL_NAMES)}")
+    unknown = [v for v in levels if v not in CACHE_LEVEL_NAMES]
+    if unknown:
+        entry.fail("cache_levels", f"unknown cache {unknown[0]!r} (known: {', '.join(CACHE_LEVEL_NAMES)})")
+    if levels and cache is None:
+        entry.fail("cache_levels", "lists caches but the entry declares no cache: geometry")
+    khz = entry.get("cpufreq_khz", list, [clock_mhz * 1000])
+    if not khz or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in khz):
+        entry.fail("cpufreq_khz", "expected a non-empty list of positive frequencies in kHz, e.g. [396000, 792000]")
+    if abs(max(khz) - clock_mhz * 1000) > clock_mhz * 10:  # 1 %: an "800 MHz" part runs at 792 MHz
+        entry.fail("cpufreq_khz", f"the highest operating point {max(khz)} kHz is not clock_mhz ({clock_mhz} MHz)")
+    extra = entry.get("cpuinfo_extra", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, (str, int)) for k, v in extra.items()):
+        entry.fail("cpuinfo_extra", "expected a mapping of line name -> text, e.g. {Hardware: BCM2835}")
+    return SystemViewSpec(cache_levels=tuple(levels), cpufreq_khz=tuple(khz), governor=entry.get("governor", str, "performance"),
+                          bogomips=entry.get("bogomips", str),
+                          cpuinfo_extra=tuple((k, str(v)) for k, v in extra.items()))
 
 
 def _parse_emulator(entry: _Entry, arch: str) -> Emulator | None:

@@ -23,6 +23,29 @@ class RunSettings:
 
 
 @dataclass
+class NcnnCpuInfo:
+    """What NCNN detected about the CPU it ran on (the runner's report): on a real board this names the code
+    paths it took; on an emulated one it must match the board's system view."""
+
+    count: int
+    big: int
+    little: int
+    physical: int
+    l2_cache_bytes: int  # per physical core, as NCNN sizes its tiles (a shared L2 is divided by its cores)
+    l3_cache_bytes: int
+    a53_a55: bool  # aarch64: NCNN picks its Cortex-A53/A55-tuned kernels
+    isa: list[str]  # the ISA extensions NCNN will use, e.g. ["edsp", "neon"] (armv7), ["cpuid"] (aarch64)
+
+    def describe(self) -> str:
+        cores = f"{self.count} CPU{'s' if self.count != 1 else ''}"
+        if self.little:
+            cores += f" ({self.big} big + {self.little} little)"
+        l3 = f", L3 {self.l3_cache_bytes // 1024} KiB" if self.l3_cache_bytes else ""
+        a53 = ", A53/A55 kernels" if self.a53_a55 else ""
+        return f"{cores}, L2 {self.l2_cache_bytes // 1024} KiB{l3}{a53}; {' '.join(self.isa) or 'no SIMD'}"
+
+
+@dataclass
 class BoardState:
     """The board (or emulator) as seen just before and just after a run."""
 
@@ -39,6 +62,8 @@ class BoardState:
     emulator: str | None = None  # e.g. "qemu-arm -cpu cortex-a9"
     emulator_version: str | None = None
     flags: list[str] = field(default_factory=list)  # e.g. "clock dropped 800000 -> 396000 kHz", "ran hot"
+    ncnn_cpu: NcnnCpuInfo | None = None  # None for results stored before the runner reported it
+    system_view: str | None = None  # emulated: the board's system view the guest saw (name and digest)
 
 
 @dataclass

@@ -4,7 +4,8 @@
 writes an sshd_config that accepts only that client key for the current user, starts /usr/sbin/sshd on a free
 port and pins its host key in the target's own known_hosts once: later ups carry that pinned key to the new
 port, so a replaced host key is refused as on a real board. The "board" is this machine; its workdir is a
-folder next to the keys, and the device's programs run behind its emulator argv (Device.program_argv).
+folder next to the keys, and the device's programs run inside its board's system view behind the counting
+emulator (edgebench.launcher; the view is written to system-view/ in the same folder).
 """
 
 from __future__ import annotations

@@ -294,8 +294,11 @@ class CountedRun:
 
 def run_counted(qemu_cmd: Sequence[str], program: Sequence[str], counts_file: str | os.PathLike,
                 caches: CacheConfig | None = IMX6_CACHES, *, env: Mapping[str, str] | None = None,
-                cwd: str | os.PathLike | None = None, timeout: float = 3600, symbols: bool = False) -> CountedRun:
+                cwd: str | os.PathLike | None = None, timeout: float = 3600, symbols: bool = False,
+                view_prefix: Sequence[str] = ()) -> CountedRun:
     """Run `program` under `qemu_cmd` (e.g. ["qemu-arm", "-cpu", "cortex-a9"]) with the counting plugin.
+
+    `view_prefix` (edgebench.launcher.Launcher.view_prefix) starts it inside the board's system view.
 
     A bare qemu-arm/qemu-aarch64 runs the counting emulator (resolve_emulator_argv). A QEMU that cannot
     load the plugin, or a plugin that refuses to start, is a clear error here; whether the counts are
@@ -305,8 +308,8 @@ def run_counted(qemu_cmd: Sequence[str], program: Sequence[str], counts_file: st
     counts_file = Path(counts_file)
     counts_file.unlink(missing_ok=True)
     args = plugin_args(counts_file, caches, lib=build_plugin(qemu_cmd[0]), symbols=symbols)
-    proc = subprocess.run([*resolve_emulator_argv(qemu_cmd), *args, *program], capture_output=True, text=True,
-                          timeout=timeout, env=None if env is None else dict(env), cwd=cwd)
+    proc = subprocess.run([*view_prefix, *resolve_emulator_argv(qemu_cmd), *args, *program], capture_output=True,
+                          text=True, timeout=timeout, env=None if env is None else dict(env), cwd=cwd)
     if proc.returncode != 0 and not counts_file.exists():
         lines = proc.stderr.splitlines()
         own = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("eb_counters:")]

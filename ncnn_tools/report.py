@@ -1,4 +1,4 @@
-"""The runner's JSON document (schema edgebench-runner/1) as typed dataclasses.
+"""The runner's JSON document (schema edgebench-runner/2) as typed dataclasses.
 
 Parsing is separate from running: the same `parse_runner_output` reads stdout captured locally, under QEMU or
 over SSH.
@@ -11,10 +11,10 @@ import math
 from dataclasses import dataclass
 
 from edgebench.errors import EdgebenchError
-from edgebench.result import RunSettings
+from edgebench.result import NcnnCpuInfo, RunSettings
 from edgebench.serde import from_dict
 
-SCHEMA = "edgebench-runner/1"
+SCHEMA = "edgebench-runner/2"
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ class RunnerReport:
     samples_ms: list[float]
     peak_rss_kb: int
     output: RunnerOutput
+    cpu: NcnnCpuInfo
 
 
 def _nulls_to_nan(data: dict) -> dict:

@@ -32,7 +32,7 @@ from edgebench.check import (
 )
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
-from edgebench.result import IterationCounts, RunResult
+from edgebench.result import IterationCounts, NcnnCpuInfo, RunResult
 from edgebench.store import Store
 
 MODELS = ("fd_mobilenet_1.0x", "mobilenet_v1_0.5x", "shufflenet_v1_g3_1.0x")
@@ -298,6 +298,10 @@ def test_other_device_refused_unless_allowed(data_dir):
         ({"ncnn_version": "1.0.20250503"}, "ncnn_version: 1.0.20261020 -> 1.0.20250503"),
         ({"runtime_key": "armv7-a9-000000"}, "runtime_key: armv7-a9-3f2e1d -> armv7-a9-000000"),
         ({"threads": 2}, "runner setting threads: 1 -> 2"),
+        # The board's system view and what NCNN saw in it are inputs of the counts too: named when they moved.
+        ({"system_view": "imx6 view 000000000000"}, "system_view: None -> imx6 view 000000000000"),
+        ({"ncnn_cpu": NcnnCpuInfo(2, 2, 0, 2, 2097152, 0, False, ["edsp", "neon"])},
+         "ncnn_cpu: None -> 2 CPUs, L2 2048 KiB; edsp neon"),
     ],
 )
 def test_other_build_refused_unless_allowed(data_dir, change, named):
@@ -307,6 +311,8 @@ def test_other_build_refused_unless_allowed(data_dir, change, named):
     def changed(r: RunResult) -> RunResult:
         if "threads" in change:
             return dataclasses.replace(r, settings=dataclasses.replace(r.settings, **change))
+        if {"system_view", "ncnn_cpu"} & set(change):
+            return dataclasses.replace(r, board=dataclasses.replace(r.board, **change))
         return dataclasses.replace(r, **change)
 
     store_run([changed(emulated(m)) for m in MODELS])

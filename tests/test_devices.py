@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench.cli import main
+from edgebench.launcher import Launcher, launcher_for
 from edgebench.devices import PACKAGED_DEVICES, CacheGeometry, CacheLevel, load_devices, parse_devices_file
 from edgebench.errors import EdgebenchError
 
@@ -49,7 +50,7 @@ def test_repo_root_devices_yaml_is_the_packaged_file():
     assert root_file.resolve() == PACKAGED_DEVICES.resolve()
 
 
-def test_program_argv_prefixes_the_emulator_only_on_emulated_devices(isolated):
+def test_launcher_prefixes_view_and_emulator_only_on_emulated_devices(isolated):
     user = write(isolated / "config" / "edgebench" / "devices.yaml", """
         board:
           arch: armv7
@@ -59,14 +60,15 @@ def test_program_argv_prefixes_the_emulator_only_on_emulated_devices(isolated):
           connection: {host: 10.0.0.2}
     """)
     devices = load_devices()
-    assert devices["imx6"].program_argv(["./runner", "--loops", "3"]) == [
-        "qemu-arm", "-cpu", "cortex-a9", "./runner", "--loops", "3"]
-    assert devices["imx6"].program_argv(["./r"], ["-plugin", "x.so"]) == ["qemu-arm", "-cpu", "cortex-a9",
-                                                                        "-plugin", "x.so", "./r"]
-    assert devices["board"].program_argv(["./r"]) == ["./r"]
+    emulated = Launcher(view_prefix=("unshare", "--mount", "--", "sh"), emulator=devices["imx6"].emulator.argv)
+    assert emulated.argv(["./runner", "--loops", "3"]) == [
+        "unshare", "--mount", "--", "sh", "qemu-arm", "-cpu", "cortex-a9", "./runner", "--loops", "3"]
+    assert emulated.argv(["./r"], ["-plugin", "x.so"])[-6:] == ["qemu-arm", "-cpu", "cortex-a9", "-plugin", "x.so",
+                                                               "./r"]
+    assert launcher_for(devices["board"]).argv(["./r"]) == ["./r"]
     assert devices["board"].source == user
-    with pytest.raises(EdgebenchError, match="real board"):
-        devices["board"].program_argv(["./r"], ["-plugin", "x.so"])
+    with pytest.raises(ValueError, match="natively"):
+        launcher_for(devices["board"]).argv(["./r"], ["-plugin", "x.so"])
 
 
 def test_relative_key_paths_are_relative_to_the_yaml_file(isolated):

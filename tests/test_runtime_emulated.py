@@ -417,7 +417,7 @@ def test_bad_input_gives_json_error_on_host(runtime, parity_model, tmp_path, cas
     args, kind = _bad_inputs(parity_model("tiny_cnn"), tmp_path)[case]
     code, doc = _raw_run(runtime("host"), args)
     assert code != 0
-    assert doc["schema"] == "edgebench-runner/1" and doc["error"]["kind"] == kind, doc
+    assert doc["schema"] == "edgebench-runner/2" and doc["error"]["kind"] == kind, doc
     assert doc["error"]["message"]
 
 

@@ -24,6 +24,7 @@ from edgebench.cli import main
 from edgebench.deploy import deploy
 from edgebench.devices import Device, get_device
 from edgebench.errors import EdgebenchError
+from edgebench.launcher import launcher_for
 from edgebench.result import BoardState
 
 VFPV4_PROGRAM = textwrap.dedent(r"""
@@ -47,8 +48,9 @@ def accepts(port: int) -> bool:
 
 
 @pytest.fixture
-def imx6(edgebench_dirs, monkeypatch):
+def imx6(edgebench_dirs, monkeypatch, shared_cache):
     monkeypatch.chdir(edgebench_dirs)
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))  # the counting QEMU build is shared
     device = get_device("imx6")
     yield device
     targets.target_down(device)
@@ -130,7 +132,7 @@ def test_vfpv4_binary_on_the_emulated_cortex_a9_dies_with_sigill_named(imx6, tmp
     with transport:
         deploy(transport, {"vfma": binary}, endpoint.workdir)
         program = f"{endpoint.workdir}/vfma"
-        result = transport.run(imx6.program_argv([program]), timeout=60)
+        result = transport.run(launcher_for(imx6).argv([program]), timeout=60)
         assert result.signal_name == "SIGILL" and result.exit_status is None, result
         assert "VFPv4/NEON mismatch?" in result.describe()
         # the same binary on a CPU that has VFPv4 (Cortex-A15) computes 0.5 + 1*2: the test can tell them apart
@@ -143,13 +145,15 @@ def test_vfpv4_binary_on_the_emulated_cortex_a9_dies_with_sigill_named(imx6, tmp
     ("imx6", {"neon", "vfpv3", "vfp"}, {"vfpv4", "idiva", "lpae"}),  # Cortex-A9: VFPv3 + NEON, no VFPv4
     ("rpi4", {"fp", "asimd", "crc32"}, {"sve"}),
 ])
-def test_emulated_board_state_names_the_emulator_and_its_cpu(edgebench_dirs, monkeypatch, name, present, absent):
+def test_emulated_board_state_names_the_emulator_and_its_cpu(edgebench_dirs, monkeypatch, shared_cache, name, present,
+                                                             absent):
     monkeypatch.chdir(edgebench_dirs)
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
     device = get_device(name)
     try:
         transport, _ = targets.connect(device)
         with transport:
-            before = collect_board_state(transport, device)
+            before = collect_board_state(transport, device, launcher_for(device))
             state = finish_board_state(transport, device, before)
     finally:
         targets.target_down(device)
@@ -168,7 +172,7 @@ def test_real_board_state_over_ssh(sshd):
     device = Device(name="stand-in", arch="aarch64", cpu="host", cores=2, clock_mhz=1000, source=Path("x"),
                     connection=sshd.connection)
     with sshd.connect() as transport:
-        before = collect_board_state(transport, device)
+        before = collect_board_state(transport, device, launcher_for(device))
         state = finish_board_state(transport, device, before)
     uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
     assert state.uname == uname and not state.emulated and state.emulator is None
@@ -225,7 +229,7 @@ def test_flags_for_a_clock_drop_a_hot_board_and_a_low_clock():
 
 
 @pytest.mark.slow
-def test_hostile_device_name_runs_nothing(edgebench_dirs, monkeypatch):
+def test_hostile_device_name_runs_nothing(edgebench_dirs, monkeypatch, shared_cache):
     """An emulated device whose name is shell and sshd_config syntax: it works, and nothing it spells runs."""
     import yaml
 
@@ -235,6 +239,7 @@ def test_hostile_device_name_runs_nothing(edgebench_dirs, monkeypatch):
     devices_file.write_text(yaml.safe_dump({name: {"arch": "armv7", "cpu": "cortex-a9", "cores": 1,
                                                    "clock_mhz": 800, "emulator": ["qemu-arm", "-cpu", "cortex-a9"]}}))
     monkeypatch.chdir(edgebench_dirs)
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
     device = get_device(name, devices_file)
     try:
         status = targets.target_up(device)
@@ -242,7 +247,7 @@ def test_hostile_device_name_runs_nothing(edgebench_dirs, monkeypatch):
         transport, endpoint = targets.connect(device)
         with transport:
             assert transport.run(["echo", name], timeout=30).stdout == name + "\n"
-            state = collect_board_state(transport, device)
+            state = collect_board_state(transport, device, launcher_for(device))
             assert state.emulated
         result = CliRunner().invoke(main, ["target", "status", name, "--devices", str(devices_file), "--json"])
         assert json.loads(result.stdout)["up"]

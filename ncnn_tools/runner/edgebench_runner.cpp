@@ -1,8 +1,10 @@
-// edgebench-runner: time one NCNN model and print one JSON document (schema "edgebench-runner/1").
+// edgebench-runner: time one NCNN model and print one JSON document (schema "edgebench-runner/2").
 //
 // The timed region is ex.input + ex.extract; the extractor is created before the timer starts and destroyed
 // after it stops. Each timed iteration is bracketed by prctl(EBNC, 1|2, i) markers (a no-op: the kernel and
 // qemu-user return EINVAL) so a QEMU plugin can count instructions per iteration; prctl(EBNC, 3) ends the run.
+// The report also says what NCNN detected about the CPU (cores, cache sizes, ISA features): on a real board
+// that names the code paths it took; on an emulated one it proves the board's system view reached the guest.
 // Every failure prints {"schema": ..., "error": {"kind", "message"}} on stdout and exits non-zero.
 
 #include <alloca.h>
@@ -36,7 +38,7 @@
 #define EB_OPENMP 0
 #endif
 
-static const char* SCHEMA = "edgebench-runner/1";
+static const char* SCHEMA = "edgebench-runner/2";
 static const long MARKER = 0x45424E43;  // "EBNC"
 enum { MARK_BEGIN = 1, MARK_END = 2, MARK_DONE = 3 };
 
@@ -86,6 +88,41 @@ static const char* json_bool(bool v)
     return v ? "true" : "false";
 }
 
+// What NCNN's cpu.cpp detected (from /proc/cpuinfo, /sys/devices/system/cpu and the ELF HWCAPs). NCNN has
+// no L1 query: its kernels size their tiles from L2 (and L3) only.
+static std::string cpu_json()
+{
+    std::string isa;
+    auto feature = [&isa](const char* name, int supported) {
+        if (supported) isa += (isa.empty() ? "" : ", ") + json_str(name);
+    };
+#if defined(__aarch64__)
+    feature("asimdhp", ncnn::cpu_support_arm_asimdhp());
+    feature("cpuid", ncnn::cpu_support_arm_cpuid());
+    feature("asimddp", ncnn::cpu_support_arm_asimddp());
+    feature("asimdfhm", ncnn::cpu_support_arm_asimdfhm());
+    feature("bf16", ncnn::cpu_support_arm_bf16());
+    feature("i8mm", ncnn::cpu_support_arm_i8mm());
+    feature("sve", ncnn::cpu_support_arm_sve());
+    feature("sve2", ncnn::cpu_support_arm_sve2());
+#elif defined(__arm__)
+    feature("edsp", ncnn::cpu_support_arm_edsp());
+    feature("neon", ncnn::cpu_support_arm_neon());
+    feature("vfpv4", ncnn::cpu_support_arm_vfpv4());
+#elif defined(__x86_64__) || defined(__i386__)
+    feature("avx", ncnn::cpu_support_x86_avx());
+    feature("fma", ncnn::cpu_support_x86_fma());
+    feature("f16c", ncnn::cpu_support_x86_f16c());
+    feature("avx2", ncnn::cpu_support_x86_avx2());
+    feature("avx512", ncnn::cpu_support_x86_avx512());
+#endif
+    return std::string("{\"count\": ") + json_int(ncnn::get_cpu_count()) + ", \"big\": " + json_int(ncnn::get_big_cpu_count())
+           + ", \"little\": " + json_int(ncnn::get_little_cpu_count()) + ", \"physical\": " + json_int(ncnn::get_physical_cpu_count())
+           + ", \"l2_cache_bytes\": " + json_int(ncnn::get_cpu_level2_cache_size())
+           + ", \"l3_cache_bytes\": " + json_int(ncnn::get_cpu_level3_cache_size())
+           + ", \"a53_a55\": " + json_bool(ncnn::is_current_thread_running_on_a53_a55() != 0) + ", \"isa\": [" + isa + "]}";
+}
+
 static void emit(const std::string& doc)
 {
     fwrite(doc.data(), 1, doc.size(), stdout);
@@ -104,14 +141,14 @@ static void fail(const char* kind, const std::string& message)
 // what a shell or SSH reports) still names it.
 static void on_fatal_signal(int sig)
 {
-    const char* text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"killed by signal\"}}\n";
+    const char* text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"killed by signal\"}}\n";
     switch (sig)
     {
-    case SIGILL: text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGILL: illegal instruction (the binary uses an instruction this CPU lacks)\"}}\n"; break;
-    case SIGSEGV: text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGSEGV: invalid memory access inside NCNN (a layer missing from this build, or a malformed model)\"}}\n"; break;
-    case SIGBUS: text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGBUS: bus error\"}}\n"; break;
-    case SIGFPE: text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGFPE: arithmetic exception\"}}\n"; break;
-    case SIGABRT: text = "{\"schema\": \"edgebench-runner/1\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGABRT: aborted\"}}\n"; break;
+    case SIGILL: text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGILL: illegal instruction (the binary uses an instruction this CPU lacks)\"}}\n"; break;
+    case SIGSEGV: text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGSEGV: invalid memory access inside NCNN (a layer missing from this build, or a malformed model)\"}}\n"; break;
+    case SIGBUS: text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGBUS: bus error\"}}\n"; break;
+    case SIGFPE: text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGFPE: arithmetic exception\"}}\n"; break;
+    case SIGABRT: text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGABRT: aborted\"}}\n"; break;
     }
     ssize_t ignored = write(STDOUT_FILENO, text, strlen(text));
     (void)ignored;
@@ -531,6 +568,7 @@ __attribute__((noinline)) static int run_benchmark(int argc, char** argv)
            + ", \"fp16_packed\": " + json_bool(net.opt.use_fp16_packed) + ", \"fp16_storage\": " + json_bool(net.opt.use_fp16_storage)
            + ", \"fp16_arithmetic\": " + json_bool(net.opt.use_fp16_arithmetic) + ", \"bf16_storage\": " + json_bool(net.opt.use_bf16_storage)
            + ", \"packing_layout\": " + json_bool(net.opt.use_packing_layout) + ", \"output_values\": " + json_bool(o.output_values) + "}";
+    doc += ", \"cpu\": " + cpu_json();
     doc += ", \"timed_region\": \"ex.input + ex.extract; extractor created before the timer\"";
     doc += ", \"load_ms\": {\"param\": " + json_num(load_param_ms) + ", \"model\": " + json_num(load_model_ms) + "}";
     doc += ", \"first_inference_ms\": " + json_num(first_ms) + ", \"samples_ms\": [";
