@@ -143,9 +143,9 @@ class CpuConstants:
             fit = {p.model: event_count(p.counts, event) for p in self.fit_data}
             low, high = min(fit, key=fit.get), max(fit, key=fit.get)
             if n < fit[low]:
-                out.append(f"extrapolation: {event} {n / fit[low]:.2g}x the smallest fit model's ({low})")
+                out.append(f"extrapolation: {event} {n / fit[low]:.3g}x the smallest fit model's ({low})")
             elif n > fit[high]:
-                out.append(f"extrapolation: {event} {n / fit[high]:.2g}x the largest fit model's ({high})")
+                out.append(f"extrapolation: {event} {n / fit[high]:.3g}x the largest fit model's ({high})")
         return out
 
 

@@ -147,6 +147,8 @@ def _speedup_axes(ax, comparisons) -> None:
             labelled.add(competitor)
             ax.annotate(f"{c.ours:.2f}\n{c.verdict.value if c.verdict else ''}", (x + width, c.ours_high or c.ours),
                         textcoords="offset points", xytext=(0, 3), ha="center", fontsize=6)
+    tops = [max(c.claim.speedup, c.ours_high or c.ours) for c in comparisons]
+    ax.set_ylim(0, max(tops) * 1.15)  # room for the labels above the tallest interval
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(budgets)), [f"{b} MFLOPs" for b in budgets])
     bases = sorted({BASIS_LABELS[c.basis].split(" (")[0] for c in comparisons})
