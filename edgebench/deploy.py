@@ -273,7 +273,10 @@ def board_lock(transport: Transport, workdir: str, *, wait: bool = True, purpose
     finally:
         lock._stop.set()
         beat.join()
-        transport.run(["sh", "-c", _RELEASE, "edgebench", lock_dir, owner_line], timeout=60)
+        try:
+            transport.run(["sh", "-c", _RELEASE, "edgebench", lock_dir, owner_line], timeout=60)
+        except ConnectionLost:
+            pass  # the board is gone: the reason is the body's error, and the next run breaks this stale lock
 
 
 def _try_acquire(transport: Transport, lock_dir: str, owner_line: str) -> LockInfo | None:
