@@ -157,7 +157,7 @@ def _ended_early(exc: EdgebenchError, store: Store, run_id: str | None, device: 
     kept = [r for r in store.results(run_id) if r.status == "ok"] if run_id else []
     if not kept:
         return EdgebenchError(f"{exc.message} (nothing was stored)", exc.hint)
-    resume = (f"run {run_id} keeps its {len(kept)} finished model(s); `edgebench run --device {device} --resume "
-              f"{run_id}` runs the other {total - len(kept)}")
+    resume = (f"`edgebench run --device {device} --resume {run_id}` runs the other {total - len(kept)} "
+              f"(the {len(kept)} finished are kept)")
     return EdgebenchError(f"{exc.message} (run {run_id}: {len(kept)} of {total} model(s) stored)",
-                          f"{exc.hint}; then {resume}" if exc.hint else resume)
+                          f"{exc.hint}; {resume}" if exc.hint else resume)
