@@ -69,6 +69,7 @@ class Outcome:
     partial_left: int = 0  # temporaries on the board after the fault
     partial_used: int = 0  # files at a name the runner reads whose hash is not their original's
     resumed: bool = False
+    resume_error: str = ""  # the resume's error line, when it did not complete
     rewritten: int = 0  # stored results that changed during the resume
     results_lost: int = 0
     temporaries_after_resume: int = 0
@@ -274,6 +275,8 @@ def run_fault(fault: Fault, artifacts: list[Path], root: Path) -> Outcome:
             final_run = s.latest_run(name)
             after = s.results(final_run.id) if final_run else []
         ok_after = {r.model for r in after if r.status == "ok"}
+        out.resume_error = "" if again.returncode == 0 else (
+            [line for line in again.stderr.splitlines() if line.startswith("error:")] or [again.stderr[-300:]])[0]
         out.resumed = again.returncode == 0 and ok_after == set(names) and len(after) == len(names) and (
             run is None or final_run.id == run.id)
         kept = {r.model: r for r in after}
@@ -324,7 +327,8 @@ def main() -> int:
             outcomes.append(o)
             print(f"{fault.name:50s} fired={o.fired} rc={o.exit_code} kept={len(o.stored_at_fault)} "
                   f"partial left={o.partial_left} used={o.partial_used} resumed={o.resumed} "
-                  f"lost={o.results_lost} ({time.monotonic() - start:.0f} s)\n    {o.error_line}", flush=True)
+                  f"lost={o.results_lost} ({time.monotonic() - start:.0f} s)\n    {o.error_line}"
+                  + (f"\n    resume: {o.resume_error}" if o.resume_error else ""), flush=True)
         print(tally(outcomes))
         ok = all(o.fired and o.one_clear_line and o.names_resume and o.resumed and not o.partial_used
                  and not o.results_lost and not o.temporaries_after_resume for o in outcomes)

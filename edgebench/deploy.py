@@ -143,7 +143,7 @@ def _upload(transport: Transport, local: Path, temp: str, size: int) -> None:
         transport.run(["rm", "-f", "--", temp], timeout=60)
         free_kib = _free_kib(transport, posixpath.dirname(temp))
         if free_kib is not None and free_kib * 1024 < size:
-            raise EdgebenchError(f"{transport.name}: no room for {local.name} ({size // 1024} KiB) in "
+            raise EdgebenchError(f"{transport.name}: no room for {local.name} ({size} bytes) in "
                                  f"{posixpath.dirname(temp)}: {free_kib} KiB free",
                                  hint="free space on the board, then run again (--resume keeps what finished)") from None
         raise

@@ -347,7 +347,10 @@ class SSHTransport:
 
     def close(self) -> None:
         if self._sftp is not None:
-            self._sftp.close()
+            try:
+                self._sftp.close()
+            except (OSError, EOFError, paramiko.SSHException):
+                pass  # a dropped connection has nothing left to close politely
         self._client.close()
         for jump in reversed(self._jumps):
             jump.close()
@@ -369,7 +372,12 @@ class SSHTransport:
         pid: int | None = None
         finished = False
         try:
-            channel.exec_command(remote_command(argv))
+            try:
+                channel.exec_command(remote_command(argv))
+            except (OSError, EOFError, paramiko.SSHException) as exc:  # paramiko re-raises the transport's EOFError
+                raise ConnectionLost(f"SSH connection to {self.name} lost before `{shlex.join(argv[:3])}` started: "
+                                     f"{exc or type(exc).__name__}",
+                                     hint="the board rebooted, its sshd died or the network dropped; run again") from None
             while True:
                 progressed = False
                 if channel.recv_ready():
@@ -420,7 +428,7 @@ class SSHTransport:
                                  hint="the board rebooted or the network dropped; run again")
         try:
             return self._client.get_transport().open_session()
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             raise ConnectionLost(f"SSH connection to {self.name} lost: {exc}") from None
 
     # -- files -----------------------------------------------------------------------------------------------
