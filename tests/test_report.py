@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +16,10 @@ from result_factory import make_result
 
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
+from edgebench.latency_model import load_constants
+from edgebench.report import cells
 from edgebench.report import paper as paper_mod
+from edgebench.report.layout import ELLIPSIS, MIN_CUT_WIDTH
 from edgebench.report.markdown import to_markdown
 from edgebench.report.model import build_report
 from edgebench.report.paper import TABLE4, Verdict, compare_with_paper, judge
@@ -22,6 +27,7 @@ from edgebench.report.plot import plot_latency
 from edgebench.report.rows import EMULATED, MEASURED, MODELED, build_row, family_of
 from edgebench.report.table import render_table
 from edgebench.report.tabular import paper_to_csv, to_csv, to_json
+from edgebench.result import IterationCounts, ModeledLatency, NcnnCpuInfo
 from edgebench.stats import summarize
 from edgebench.store import RunInfo, Store
 
@@ -172,6 +178,52 @@ def test_modeled_speedups_are_not_cautioned_by_wall_time_flags():
     assert c.basis == MODELED and c.caution == () and c.verdict is Verdict.INCONCLUSIVE
 
 
+# What a real emulated run stored for fd_mobilenet_0.25x on imx6 (one timed iteration's exact counts, what
+# NCNN detected, the board view): the installed Cortex-A9 constants model it again in every report.
+REAL_COUNTS = IterationCounts(instructions=5440483, simd_fp=3216556, integer=1063586, loads=628164, stores=196053,
+                              branches=336124, bytes_loaded=23895264, bytes_stored=6863454, l1d_misses=498045,
+                              l1i_misses=3276, l2_misses=196800)  # fmt: skip
+IMX6_NCNN = NcnnCpuInfo(count=1, big=1, little=0, physical=1, l2_cache_bytes=131072, l3_cache_bytes=0,
+                        a53_a55=False, isa=["edsp", "neon"])
+BUSY = "busy before the run: load average 9.19 on 2 CPUs"
+
+
+def emulated_modeled(model: str, scale: float = 1.0, **kw):
+    """An emulated, counted result as `edgebench run` stores it: few noisy wall-time samples on a busy host,
+    exact counts, the modeled figure with its CPU and clock."""
+    a9 = load_constants()["cortex-a9"]
+    r = make_result(RUN.id, model, emulated=True, n=3, noise=0.3, median_ms=7539.0, board_flags=(BUSY,), **kw)
+    counts = dataclasses.replace(REAL_COUNTS, **{f: round(getattr(REAL_COUNTS, f) * scale) for f in
+                                                 ("instructions", "l1d_misses", "l2_misses")})
+    stored = ModeledLatency(ms=0.0, low_ms=None, high_ms=None, level=None, cpu="cortex-a9", clock_mhz=800.0,
+                            cache=a9.cache, constants_id=a9.identity)
+    board = dataclasses.replace(r.board, ncnn_cpu=IMX6_NCNN, system_view="imx6 view d8c2b2202883")
+    return dataclasses.replace(r, counters=[counts] * 3, modeled=stored, modeled_ms=0.0, board=board)
+
+
+def test_emulated_headline_is_the_modeled_latency_with_its_cpu_and_clock():
+    row = build_row(emulated_modeled("fd_mobilenet_0.25x", mflops=12.0))
+    h = row.headline
+    assert h.basis == MODELED and h.ms == row.modeled_ms and h.low_ms < h.ms < h.high_ms and h.level == 0.9
+    assert (h.cpu, h.clock_mhz) == ("cortex-a9", 800.0) and h.describe() == "modeled, cortex-a9 @ 800 MHz"
+    assert 10 < h.ms < 100  # tens of ms on the board, while QEMU took seconds per iteration
+    # The wall-time flags (few samples, spread, the busy host) concern QEMU's wall time only: kept apart.
+    assert not any(f.startswith(("few samples", "wide spread", "busy")) for f in row.flags)
+    assert BUSY in row.wall_time_flags and any(f.startswith("few samples") for f in row.wall_time_flags)
+    assert row.ncnn_cpu == IMX6_NCNN and row.system_view == "imx6 view d8c2b2202883"
+
+
+def test_headline_elsewhere():
+    board = build_row(make_result(RUN.id, "m_1.0x", noise=0.3, n=3))
+    assert board.headline.basis == MEASURED and board.headline.ms == board.summary.median
+    assert board.headline.clock_mhz == 792.0 and board.headline.level == 0.95
+    assert any(f.startswith("few samples") for f in board.flags) and board.wall_time_flags == ()
+    uncounted = build_row(make_result(RUN.id, "m_1.0x", emulated=True, n=3, noise=0.3, board_flags=(BUSY,)))
+    assert uncounted.headline.basis == EMULATED and BUSY in uncounted.flags  # the wall time is all it has
+    assert build_row(make_result(RUN.id, "m_1.0x", status="failed")).headline is None
+
+
+@functools.cache  # a Report is frozen: built once, laid out by many tests
 def _mixed_report(paper=True):
     results = paper_results()
     results[1] = dataclasses.replace(results[1], error=None)
@@ -181,26 +233,50 @@ def _mixed_report(paper=True):
     return build_report(RUN, results, paper=paper)
 
 
+@functools.cache
+def _emulated_report():
+    return build_report(RUN, [emulated_modeled("fd_mobilenet_0.25x", mflops=12.0),
+                              emulated_modeled("shufflenet_v1_g3_0.25x", 1.8, mflops=13.0),
+                              emulated_modeled("a_user_model_with_a_rather_long_name_v2", 3.0, mflops=300.0),
+                              make_result(RUN.id, "broken_1.0x", status="failed")], paper=True)
+
+
 def test_markdown_content():
-    md = to_markdown(_mixed_report())
+    md = to_markdown(_mixed_report(), verbose=True)
     lines = md.splitlines()
     assert lines[0] == f"### Run {RUN.id} · imx6 · 2026-11-23T10:00:00Z · edgebench 0.1.0"
-    assert lines[2].startswith("| Model | Device | Median ms | 95% CI ms | MAD | n (warm-up) | Modeled ms |")
-    assert "| fd_mobilenet_1.0x | imx6 | 100.0 | 100.0–100.0 | 0.0% | 20 (5) | – | – | 144.5 | 170.0 | 12.50 | 20.0 | – |" in lines
+    assert lines[2] == ("| Model | Latency ms (interval) | Basis | M MACs | n (warm-up) | Device | QEMU ms † | MAD | "
+                        "Peak RSS MB | First ms | Load ms | Flags |")
+    assert ("| fd_mobilenet_1.0x | 100.0 (100.0–100.0) | measured @ 792 MHz | 144.5 | "
+            "20 (5) | imx6 | – | 0.0% | 20.0 | 170.0 | 12.50 | – |") in lines
     effnet = next(line for line in lines if line.startswith("| effnet_cifar10"))
-    assert "imx6 †" in effnet and "| 2.500 |" in effnet and "flag \\| with pipe" in effnet
-    assert effnet.count(" | ") == 12  # the escaped pipe did not add a cell
-    assert any(line.startswith("- † emulated (qemu-arm -cpu cortex-a9)") for line in lines)
-    assert any(line.startswith("- Modeled ms: predicted") for line in lines)
-    assert "| 140 MFLOPs | fd_mobilenet_1.0x | mobilenet_v1_0.5x | 1.10× | 1.10× | 1.10–1.10 | measured | – | +0.0% | consistent" in md
-    assert "| 12 MFLOPs | fd_mobilenet_0.25x | shufflenet_v1_g3_0.25x | 1.82× | 2.50× |" in md
+    assert "| 2.500 | modeled |" in effnet and "| imx6 † |" in effnet and "QEMU wall time: flag \\| with pipe" in effnet
+    assert effnet.count(" | ") == 11  # the escaped pipe did not add a cell
+    assert any(line.startswith("- † QEMU wall time (qemu-arm -cpu cortex-a9)") for line in lines)
+    assert any(line.startswith("- Latency ms: measured = median") and "modeled = predicted" in line for line in lines)
+    assert any(line.startswith("- M MACs: millions of multiply-adds") for line in lines)
+    assert "| 140 M MACs | fd_mobilenet_1.0x | mobilenet_v1_0.5x | 1.10× | 1.10× | 1.10–1.10 | consistent | measured |" in md
+    assert "| 12 M MACs | fd_mobilenet_0.25x | shufflenet_v1_g3_0.25x | 1.82× | 2.50× |" in md
     assert "no absolute ms" in md
+    assert "QEMU wall time: flag" not in to_markdown(_mixed_report())  # without --verbose: counted, not shown
+    assert "1 flag(s) about it not shown (--verbose shows them)" in to_markdown(_mixed_report())
+
+
+def test_markdown_of_an_emulated_run_leads_with_the_modeled_figure():
+    md = to_markdown(_emulated_report())
+    fd = next(line for line in md.splitlines() if line.startswith("| fd_mobilenet_0.25x"))
+    cells_ = [c.strip() for c in fd.strip("|").split(" | ")]
+    assert cells_[2] == "modeled, cortex-a9 @ 800 MHz" and "–" in cells_[1] and "†" not in cells_[1]
+    assert cells_[6].endswith("†") and "," in cells_[6]  # QEMU's seconds, secondary and marked
+    assert "busy" not in fd and "few samples" not in fd
+    assert "- imx6: NCNN detected 1 CPU, L2 128 KiB; edsp neon; system view imx6 view d8c2b2202883" in md
 
 
 def test_markdown_without_paper_or_model_rows_notes():
     report = build_report(RUN, [exact("fd_mobilenet_1.0x", 100.0)])
     md = to_markdown(report)
-    assert "Table 4" not in md and "Modeled ms: predicted" not in md and "†" not in md
+    assert "Table 4" not in md and "modeled = predicted" not in md and "†" not in md
+    assert "- imx6: ARMv7 Processor rev 10 (v7l); what NCNN detected was not recorded (stored before it was)" in md
 
 
 def test_json_content():
@@ -210,8 +286,12 @@ def test_json_content():
     rows = {r["model"]: r for r in data["rows"]}
     assert rows["fd_mobilenet_1.0x"]["summary"]["median"] == 100.0
     assert rows["fd_mobilenet_1.0x"]["timed_on"] == "board"
+    assert rows["fd_mobilenet_1.0x"]["headline"]["basis"] == "measured"
     assert rows["effnet_cifar10"]["timed_on"] == "qemu-arm -cpu cortex-a9"
-    assert rows["effnet_cifar10"]["modeled_ms"] == 2.5 and rows["effnet_cifar10"]["mflops"] is None
+    assert rows["effnet_cifar10"]["modeled_ms"] == 2.5 and rows["effnet_cifar10"]["macs_m"] is None
+    assert rows["effnet_cifar10"]["headline"] == {"basis": "modeled", "ms": 2.5, "low_ms": None, "high_ms": None,
+                                                  "level": None, "cpu": None, "clock_mhz": None}
+    assert rows["effnet_cifar10"]["wall_time_flags"] == ["flag | with pipe"]
     assert rows["effnet_cifar10"]["summary"]["n"] == 30
     assert rows["broken_1.0x"]["summary"] is None and rows["broken_1.0x"]["status"] == "failed"
     comparisons = data["paper"]["comparisons"]
@@ -221,6 +301,15 @@ def test_json_content():
     assert "no absolute ms" in data["paper"]["note"]
 
 
+def test_json_of_an_emulated_run_names_cpu_clock_and_what_ncnn_saw():
+    data = json.loads(to_json(_emulated_report()))
+    fd = data["rows"][0]
+    assert fd["headline"]["basis"] == "modeled" and fd["headline"]["cpu"] == "cortex-a9"
+    assert fd["headline"]["clock_mhz"] == 800.0 and fd["headline"]["level"] == 0.9
+    assert fd["ncnn_cpu"] == dataclasses.asdict(IMX6_NCNN) and fd["system_view"] == "imx6 view d8c2b2202883"
+    assert data["devices"] == ["imx6: NCNN detected 1 CPU, L2 128 KiB; edsp neon; system view imx6 view d8c2b2202883"]
+
+
 def test_csv_content():
     report = _mixed_report()
     rows = list(csv.DictReader(io.StringIO(to_csv(report))))
@@ -228,8 +317,10 @@ def test_csv_content():
     fd = rows[0]
     s = report.rows[0].summary
     assert float(fd["median_ms"]) == s.median and float(fd["p99_ms"]) == s.p99 and fd["timed_on"] == "board"
+    assert fd["headline_basis"] == "measured" and float(fd["headline_ms"]) == s.median
     effnet = next(r for r in rows if r["model"] == "effnet_cifar10")
-    assert effnet["modeled_ms"] == "2.5" and effnet["mflops"] == "" and effnet["timed_on"].startswith("qemu-arm")
+    assert effnet["modeled_ms"] == "2.5" and effnet["macs_m"] == "" and effnet["timed_on"].startswith("qemu-arm")
+    assert effnet["headline_basis"] == "modeled" and effnet["wall_time_flags"] == "flag | with pipe"
     assert float(effnet["median_ms"]) == report.rows[-2].summary.median
     assert effnet["instructions_per_iter"] == "1234567890124"
     broken = rows[-1]
@@ -237,17 +328,60 @@ def test_csv_content():
     paper_rows = list(csv.DictReader(io.StringIO(paper_to_csv(report))))
     assert len(paper_rows) == 6
     assert float(paper_rows[3]["our_speedup"]) == pytest.approx(2.5) and paper_rows[3]["paper_speedup"] == "1.33"
+    emulated = list(csv.DictReader(io.StringIO(to_csv(_emulated_report()))))[0]
+    assert (emulated["headline_cpu"], emulated["headline_clock_mhz"]) == ("cortex-a9", "800.0")
+    assert emulated["system_view"] == "imx6 view d8c2b2202883" and emulated["ncnn_cpu"].startswith("1 CPU, L2 128")
+
+
+def _render(report, width, **kw) -> str:
+    buffer = io.StringIO()
+    render_table(report, Console(file=buffer, width=width, no_color=True), **kw)
+    return buffer.getvalue()
 
 
 def test_terminal_table_content():
-    buffer = io.StringIO()
-    render_table(_mixed_report(), Console(file=buffer, width=260, no_color=True))
-    text = buffer.getvalue()
-    for needle in ("fd_mobilenet_1.0x", "shufflenet_v1_g3_0.25x", "imx6 †", "100.0–100.0", "Modeled ms", "2.500",
+    text = _render(_mixed_report(), 260)
+    for needle in ("fd_mobilenet_1.0x", "shufflenet_v1_g3_0.25x", "imx6 †", "100.0 (100.0–100.0)", "2.500",
                    "failed: runner died with SIGILL", "FD-MobileNet paper, Table 4",
                    "inconsistent: the paper's 1.82× lies outside ours (2.50–2.50)",
                    "no absolute ms"):  # fmt: skip
         assert needle in text, needle
+    emulated = _render(_emulated_report(), 100)
+    fd = next(line for line in emulated.splitlines() if line.startswith("fd_mobilenet_0.25x"))
+    assert "modeled, cortex-a9 @ 800 MHz" in fd and "7,5" not in fd  # QEMU's seconds are not the headline
+    assert "imx6: NCNN detected 1 CPU, L2 128 KiB; edsp neon; system view imx6 view d8c2b2202883" in emulated
+    assert BUSY not in emulated and "(--verbose shows them)" in emulated
+    assert f"QEMU wall time: {BUSY}" in _render(_emulated_report(), 100, verbose=True)
+
+
+@pytest.mark.parametrize("width", [80, 100, 140])
+@pytest.mark.parametrize("which", ["mixed", "emulated"])
+def test_tables_fit_the_terminal_and_say_what_they_leave_out(width, which):
+    """Every line fits; every cell is shown whole, or its column is named as not shown, or it is cut with an
+    ellipsis and the column is named as cut."""
+    report = _mixed_report() if which == "mixed" else _emulated_report()
+    text = _render(report, width)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    tables = [(cells.model_columns(report), report.rows, text.split("FD-MobileNet paper, Table 4")[0]),
+              (cells.PAPER_COLUMNS, report.paper, text.split("FD-MobileNet paper, Table 4")[1])]
+    for columns, items, part in tables:
+        hidden = next((line for line in part.splitlines() if line.startswith("Not shown at")), "")
+        joined = " ".join(part.split())  # the notice may wrap
+        for item in items:
+            for col in columns:
+                value = col.cell(item)
+                if value in part:
+                    continue
+                shown_cut = any(value[:n] + ELLIPSIS in part for n in range(MIN_CUT_WIDTH - 1, len(value)))
+                notice = re.search(r"Not shown at \d+ columns: (.*?) \(`edgebench report --wide`", joined)
+                named_hidden = notice is not None and col.column.header in notice.group(1).split(", ")
+                named_cut = re.search(f"{ELLIPSIS} marks [^(]*{re.escape(col.column.header)}", joined) is not None
+                assert named_hidden or (shown_cut and named_cut), (width, col.column.header, value)
+        assert (hidden != "") == any(col.cell(items[0]) not in part for col in columns) or ELLIPSIS in part
+    wide = _render(report, width, wide=True)
+    for item in report.rows:
+        assert all(value in wide for value in cells.model_cells(item, cells.model_columns(report)))  # --wide: all
 
 
 def test_plot_measured_with_paper_points(tmp_path):

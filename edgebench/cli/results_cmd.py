@@ -72,18 +72,23 @@ def results_cmd(limit, device, store_path, as_json):
               help="Add the FD-MobileNet paper's Table 4 speedups beside ours (with --format csv: the CSV is that "
                    "comparison instead of the per-model table).")
 @click.option("--device", help="Without RUN_ID: the latest run on this device.")
+@click.option("--wide", is_flag=True, help="Every column, however wide (default: the columns that fit the terminal).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also the flags about QEMU's wall time on emulated rows (their headline is the modeled figure).")
 @STORE_OPTION
-def report_cmd(run_id, fmt, as_json, out_file, plot_file, paper, device, store_path):
-    """Report one run (default: the latest): per model the median with its 95% CI and spread, modeled ms
-    apart, MFLOPs, first inference, load time, peak RSS and every flag.
+def report_cmd(run_id, fmt, as_json, out_file, plot_file, paper, device, wide, verbose, store_path):
+    """Report one run (default: the latest): per model the headline latency with its interval and what it is
+    of (measured on the board; modeled for the CPU and clock named on an emulated board), MACs, and every
+    flag under its row; QEMU's wall time, spread, first inference, load time and peak RSS as the width allows.
 
     RUN_ID may be any unique start of a run id (see `edgebench results`).
 
     \b
     Examples:
       edgebench report
-      edgebench report --paper
-      edgebench report 20261123-1024 --format md --out report.md
+      edgebench report --paper --wide
+      edgebench report --device imx6 --verbose
+      edgebench report --format md --out report.md
       edgebench report --format csv --out latency.csv --plot latency.png
     """
     if as_json:
@@ -98,12 +103,14 @@ def report_cmd(run_id, fmt, as_json, out_file, plot_file, paper, device, store_p
 
     if fmt == "table":
         if out_file is None:
-            render_table(report, stdout_console())
-        else:
+            console = stdout_console()
+            render_table(report, console, wide=wide or not console.is_terminal, verbose=verbose)
+        else:  # a file has no width: every column
             with _open_out(out_file) as f:
-                render_table(report, Console(file=f, width=200, no_color=True))
+                render_table(report, Console(file=f, width=200, no_color=True), wide=True, verbose=verbose)
     else:
-        text = {"md": to_markdown, "json": to_json, "csv": paper_to_csv if paper else to_csv}[fmt](report)
+        text = {"md": lambda r: to_markdown(r, verbose), "json": to_json,
+                "csv": paper_to_csv if paper else to_csv}[fmt](report)
         if out_file is None:
             click.echo(text, nl=False)
         else:

@@ -1,6 +1,6 @@
 """report.md's "Where the work goes": each model's modeled cycles and counts per NCNN layer type, and, per
 FLOP budget, FD-MobileNet against ShuffleNet on the paper's own explanation (ShuffleNet's shuffle/concat/
-bypass structure costs memory traffic its MFLOPs do not show). Every sentence is computed from the counts.
+bypass structure costs memory traffic its multiply-add count does not show). Every sentence is computed from the counts.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Sequence
 
 from edgebench.latency_model import CpuConstants
 from edgebench.layer_breakdown import STRUCTURE_TYPES, LayerTypeBreakdown, breakdown
+from edgebench.report.cells import macs_budget
 from edgebench.report.paper import TABLE4
 from edgebench.result import RunResult
 
@@ -41,7 +42,7 @@ def comparison(budget: int, fd: LayerTypeBreakdown, shuffle: LayerTypeBreakdown)
     """One computed paragraph: structure share, misses per MAC, and how much of the cycle gap sits in the
     structure layers."""
     fd_share, sh_share = fd.share_of(STRUCTURE_TYPES), shuffle.share_of(STRUCTURE_TYPES)
-    text = [f"**{budget} MFLOPs** — {shuffle.model} vs {fd.model}: shuffle/concat/bypass structure "
+    text = [f"**{macs_budget(budget)}** — {shuffle.model} vs {fd.model}: shuffle/concat/bypass structure "
             f"({', '.join(STRUCTURE_TYPES)}) takes {sh_share * 100:.1f} % of ShuffleNet's modeled cycles and "
             f"{fd_share * 100:.1f} % of FD-MobileNet's."]
     more_misses = []

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from edgebench.latency_model import INTERVAL_LEVEL
+from edgebench.report.layout import Column
 from edgebench.report.model import Report, constants_used
 from edgebench.report.paper import NO_SPEEDUP, PAPER_NOTE, TABLE4, SpeedupComparison
-from edgebench.report.rows import ModelRow
+from edgebench.report.rows import EMULATED, MEASURED, MODELED, ModelRow
+from edgebench.stats import CONFIDENCE
 
 EMULATED_MARK = "†"
-MODEL_HEADERS = (
-    "Model", "Device", "Median ms", "95% CI ms", "MAD", "n (warm-up)", "Modeled ms",
-    f"Modeled {INTERVAL_LEVEL:.0%} ms", "MFLOPs", "First ms", "Load ms", "Peak RSS MB", "Flags",
-)  # fmt: skip
-PAPER_HEADERS = ("Budget", "FD-MobileNet", "vs", "Paper", "Ours", "Our range", "Ours from", "Across refits", "Diff",
-                 "Verdict")
+# Multiply-adds are named as such everywhere; the papers call them "MFLOPs" (one home for both words).
+MACS_HEADER = "M MACs"
+MACS_NOTE = ("M MACs: millions of multiply-adds counted from the exported graph; the papers (FD-MobileNet, "
+             "MobileNet, ShuffleNet) call these 'MFLOPs', so a paper's '140 MFLOPs' is 140 M MACs here.")
+
+
+def macs_budget(budget: int) -> str:
+    return f"{budget} M MACs"
 
 
 def ms(value: float | None) -> str:
@@ -29,46 +36,123 @@ def ms(value: float | None) -> str:
     return f"{value:.3f}"
 
 
-def model_cells(row: ModelRow) -> tuple[str, ...]:
-    s = row.summary
-    mark = f" {EMULATED_MARK}" if row.emulator else ""
-    return (
-        row.model,
-        row.device + mark,
-        ms(s.median) + mark if s else "–",
-        f"{ms(s.ci_low)}–{ms(s.ci_high)}" if s else "–",
-        f"{s.mad_ratio:.1%}" if s else "–",
-        f"{s.n} ({row.warmup})" if s else "–",
-        ms(row.modeled_ms),
-        _range(row.ci("modeled"), ms),
-        f"{row.mflops:.1f}" if row.mflops is not None else "–",
-        ms(row.first_inference_ms),
-        ms(row.load_ms),
-        f"{row.peak_rss_kb / 1024:.1f}" if row.peak_rss_kb is not None else "–",
-        "; ".join(row.flags) or "–",
-    )
+@dataclass(frozen=True)
+class ModelColumn:
+    column: Column
+    cell: Callable[[ModelRow], str]
 
 
-def footnotes(report: Report) -> list[str]:
-    notes = [
-        "Median ms, 95% CI, MAD, n: wall time of the timed iterations (bootstrap CI of the median; MAD as % of "
-        "the median); warm-up iterations, load time and the first inference are kept apart."
-    ]
-    emulators = sorted({r.emulator for r in report.rows if r.emulator})
+def _emulated(row: ModelRow, text: str) -> str:
+    """Mark a wall-time figure taken under QEMU."""
+    return f"{text} {EMULATED_MARK}" if row.emulator and text != "–" else text
+
+
+def _latency(row: ModelRow) -> str:
+    h = row.headline
+    if h is None:
+        return "–"
+    text = ms(h.ms) + (f" ({ms(h.low_ms)}–{ms(h.high_ms)})" if h.low_ms is not None else "")
+    return _emulated(row, text) if h.basis == EMULATED else text
+
+
+def _qemu_wall(row: ModelRow) -> str:
+    """QEMU's wall-time median, where the headline is something else (the modeled figure)."""
+    if row.headline is None or row.headline.basis != MODELED or row.summary is None:
+        return "–"
+    return _emulated(row, ms(row.summary.median))
+
+
+def _spread(row: ModelRow) -> str:
+    timed = row.headline is not None and row.headline.basis != MODELED and row.summary is not None
+    return f"{row.summary.mad_ratio:.1%}" if timed else "–"
+
+
+# The per-model columns of every format, most important first; priority says which the terminal drops first.
+MODEL_COLUMNS: tuple[ModelColumn, ...] = (
+    ModelColumn(Column("Model"), lambda r: r.model),
+    ModelColumn(Column("Latency ms (interval)", numeric=True), _latency),
+    ModelColumn(Column("Basis"), lambda r: r.headline.describe() if r.headline else "–"),
+    ModelColumn(Column(MACS_HEADER, 1, numeric=True), lambda r: f"{r.macs_m:.1f}" if r.macs_m is not None else "–"),
+    ModelColumn(Column("n (warm-up)", 2, numeric=True),
+                lambda r: f"{r.summary.n} ({r.warmup})" if r.summary else "–"),
+    ModelColumn(Column("Device", 3), lambda r: _emulated(r, r.device)),
+    ModelColumn(Column(f"QEMU ms {EMULATED_MARK}", 3, numeric=True), _qemu_wall),
+    ModelColumn(Column("MAD", 4, numeric=True), _spread),
+    ModelColumn(Column("Peak RSS MB", 4, numeric=True),
+                lambda r: f"{r.peak_rss_kb / 1024:.1f}" if r.peak_rss_kb is not None else "–"),
+    ModelColumn(Column("First ms", 5, numeric=True), lambda r: _emulated(r, ms(r.first_inference_ms))),
+    ModelColumn(Column("Load ms", 5, numeric=True), lambda r: _emulated(r, ms(r.load_ms))),
+)
+_QEMU_WALL = MODEL_COLUMNS[6]
+
+
+def model_columns(report: Report) -> tuple[ModelColumn, ...]:
+    """The columns of this report: QEMU's wall time only when some row has one beside its modeled figure."""
+    return tuple(c for c in MODEL_COLUMNS if c is not _QEMU_WALL or any(_qemu_wall(r) != "–" for r in report.rows))
+
+
+def model_cells(row: ModelRow, columns: tuple[ModelColumn, ...] = MODEL_COLUMNS) -> tuple[str, ...]:
+    return tuple(c.cell(row) for c in columns)
+
+
+def row_flags(row: ModelRow, verbose: bool) -> list[str]:
+    """The flags shown with a row: always those about its headline; with `verbose` also those about QEMU's
+    wall time on a row whose headline is modeled."""
+    flags = list(row.flags)
+    if verbose:
+        flags += [f"QEMU wall time: {f}" for f in row.wall_time_flags]
+    return flags
+
+
+def hidden_wall_time_flags(report: Report) -> int:
+    return sum(len(r.wall_time_flags) for r in report.rows)
+
+
+def footnotes(report: Report, verbose: bool = False) -> list[str]:
+    rows = report.rows
+    bases = {r.headline.basis for r in rows if r.headline}
+    notes = []
+    if bases:
+        kinds = {
+            MEASURED: f"measured = median wall time of the timed iterations on the board ({CONFIDENCE:.0%} "
+                        "bootstrap interval of the median; the clock read before the run)",
+            MODELED: f"modeled = predicted from exactly counted instructions and cache misses for the CPU and "
+                     f"clock named, never measured ({INTERVAL_LEVEL:.0%} interval: bootstrap refits of the latency "
+                     "model x its leave-one-out errors, benchmarks/calibration_report.md)",
+            EMULATED: f"emulated = QEMU wall time {EMULATED_MARK} (nothing was counted): how slow the emulator is, "
+                      "not the board",
+        }
+        notes.append("Latency ms: " + "; ".join(kinds[b] for b in kinds if b in bases) + ".")
+    emulators = sorted({r.emulator for r in rows if r.emulator})
     if emulators:
-        notes.append(
-            f"{EMULATED_MARK} emulated ({', '.join(emulators)}): QEMU wall time, not the board's latency."
-        )
-    if any(r.modeled_ms is not None for r in report.rows):
-        notes.append(f"Modeled ms: predicted from counted instructions and cache misses, never measured; Modeled "
-                     f"{INTERVAL_LEVEL:.0%}: its interval (bootstrap refits of the latency model x its leave-one-out "
-                     "errors, benchmarks/calibration_report.md); '–' with a flag when the constants carry none.")
-        used = constants_used(report)
-        if used:
-            notes.append("Modeled with the installed latency constants " +
-                         ", ".join(f"{cpu} {ident}" for cpu, ident in used.items()) +
-                         " (edgebench/latency_constants.yaml), from each run's stored counts.")
-    return notes
+        hidden = hidden_wall_time_flags(report)
+        notes.append(f"{EMULATED_MARK} QEMU wall time ({', '.join(emulators)}): warm-up, load and first inference "
+                     "included; never the board's latency"
+                     + (f"; {hidden} flag(s) about it not shown (--verbose shows them)" if hidden and not verbose
+                        else "") + ".")
+    if any(r.macs_m is not None for r in rows):
+        notes.append(MACS_NOTE)
+    used = constants_used(report)
+    if used:
+        notes.append("Modeled with the installed latency constants " +
+                     ", ".join(f"{cpu} {ident}" for cpu, ident in used.items()) +
+                     " (edgebench/latency_constants.yaml), from each run's stored counts.")
+    return notes + device_lines(report)
+
+
+def device_lines(report: Report) -> list[str]:
+    """One line per device and what NCNN detected there (and, emulated, the board view it was shown)."""
+    seen: dict[tuple, None] = {}
+    for r in report.rows:
+        if r.status == "ok":
+            board_cpu = r.headline.cpu if r.headline and r.headline.basis == MEASURED else None
+            seen[(r.device, board_cpu, r.ncnn_cpu.describe() if r.ncnn_cpu else None, r.system_view)] = None
+    lines = []
+    for device, board_cpu, cpu, view in seen:
+        what = f"NCNN detected {cpu}" if cpu else "what NCNN detected was not recorded (stored before it was)"
+        lines.append(f"{device}: " + (f"{board_cpu}; " if board_cpu else "") + what
+                     + (f"; system view {view}" if view else ""))
+    return lines
 
 
 def _range(bounds: tuple[float, float] | None, fmt) -> str:
@@ -83,20 +167,29 @@ def across_refits(c: SpeedupComparison) -> str:
     return f"{min(values):.2f}–{max(values):.2f} ({len(values)})"
 
 
+@dataclass(frozen=True)
+class PaperColumn:
+    column: Column
+    cell: Callable[[SpeedupComparison], str]
+
+
+PAPER_COLUMNS: tuple[PaperColumn, ...] = (
+    PaperColumn(Column("Budget", 2), lambda c: macs_budget(c.claim.budget_mflops)),
+    PaperColumn(Column("FD-MobileNet"), lambda c: c.claim.fd_model),
+    PaperColumn(Column("vs"), lambda c: c.claim.other_model),
+    PaperColumn(Column("Paper", numeric=True), lambda c: f"{c.claim.speedup:.2f}×"),
+    PaperColumn(Column("Ours", numeric=True), lambda c: f"{c.ours:.2f}×" if c.ours is not None else "–"),
+    PaperColumn(Column("Our range", 1), lambda c: _range((c.ours_low, c.ours_high), lambda v: f"{v:.2f}")),
+    PaperColumn(Column("Verdict"), lambda c: c.verdict.value if c.verdict else "–"),
+    PaperColumn(Column("Ours from", 1), lambda c: c.basis or "–"),
+    PaperColumn(Column("Diff", 2, numeric=True), lambda c: f"{c.difference:+.1%}" if c.difference is not None else "–"),
+    PaperColumn(Column("Across refits", 3), across_refits),
+)
+PAPER_HEADERS = tuple(c.column.header for c in PAPER_COLUMNS)
+
+
 def paper_cells(c: SpeedupComparison) -> tuple[str, ...]:
-    range_ = _range((c.ours_low, c.ours_high), lambda v: f"{v:.2f}")
-    return (
-        f"{c.claim.budget_mflops} MFLOPs",
-        c.claim.fd_model,
-        c.claim.other_model,
-        f"{c.claim.speedup:.2f}×",
-        f"{c.ours:.2f}×" if c.ours is not None else "–",
-        range_,
-        c.basis or "–",
-        across_refits(c),
-        f"{c.difference:+.1%}" if c.difference is not None else "–",
-        c.why,
-    )
+    return tuple(col.cell(c) for col in PAPER_COLUMNS)
 
 
 def paper_footnotes() -> list[str]:

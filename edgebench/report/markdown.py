@@ -7,10 +7,13 @@ from edgebench.report import cells
 from edgebench.report.model import Report
 
 
-def to_markdown(report: Report) -> str:
+def to_markdown(report: Report, verbose: bool = False) -> str:
     lines = [f"### {cells.title(report)}", ""]
-    lines += markdown_table(cells.MODEL_HEADERS, [cells.model_cells(r) for r in report.rows])
-    lines += ["", *(f"- {note}" for note in cells.footnotes(report))]
+    columns = cells.model_columns(report)
+    lines += markdown_table((*(c.column.header for c in columns), "Flags"),
+                            [(*cells.model_cells(r, columns), "; ".join(cells.row_flags(r, verbose)) or "–")
+                             for r in report.rows])
+    lines += ["", *(f"- {note}" for note in cells.footnotes(report, verbose))]
     if report.paper is not None:
         lines += ["", "#### FD-MobileNet paper, Table 4, beside ours", ""]
         lines += markdown_table(cells.PAPER_HEADERS, [cells.paper_cells(c) for c in report.paper])
@@ -30,7 +33,7 @@ def refits_markdown(report: Report) -> list[str]:
     rows = []
     for c in with_refits:
         by_label = {r.label: r for r in c.refits}
-        rows.append((f"{c.claim.budget_mflops}", c.claim.other_model, f"{c.claim.speedup:.2f}", f"{c.ours:.2f}",
+        rows.append((cells.macs_budget(c.claim.budget_mflops), c.claim.other_model, f"{c.claim.speedup:.2f}", f"{c.ours:.2f}",
                      *(_refit_cell(by_label[label]) if label in by_label else "–" for label in labels)))
     return ["", "#### How the verdicts rest on the latency model", "",
             "Our modeled speedup under every candidate form (point) and without each calibration model (with its "

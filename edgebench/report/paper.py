@@ -22,7 +22,7 @@ PAPER_NOTE = (
     "FD-MobileNet paper (arXiv 1802.03750) Table 4: i.MX 6, one core at 800 MHz, NCNN. It prints speedups "
     "only, no absolute ms; ours are ratios of our own figures: the other model's time / FD-MobileNet's time, "
     "both of one kind (measured, modeled or emulated). The paper does not name the ShuffleNet variants it timed "
-    "(g=3 at 1x/0.5x/0.25x assumed) and MobileNet 0.125x at 12 MFLOPs is inferred from its text."
+    "(g=3 at 1x/0.5x/0.25x assumed) and MobileNet 0.125x at the 12 MFLOPs budget is inferred from its text."
 )
 NO_SPEEDUP = 1.0  # an interval holding this cannot tell which model is faster
 
@@ -46,7 +46,7 @@ def judge(paper: float, low: float | None, high: float | None) -> Verdict:
 class PaperSpeedup:
     """One claim: at a budget, `other` takes `speedup` times as long as FD-MobileNet."""
 
-    budget_mflops: int
+    budget_mflops: int  # the paper's budget in its own word: MFLOPs that are multiply-adds (M MACs)
     fd_model: str
     other_model: str
     other_family: str
@@ -158,7 +158,7 @@ def _compare(claim: PaperSpeedup, fd: ModelRow | None, other: ModelRow | None, c
         verdict = Verdict.INCONCLUSIVE
     # Flags speak of timed samples and the board's state while timing; modeled figures come from exact
     # counts, which neither affects.
-    caution = () if basis == MODELED else tuple(r.model for r in (fd, other) if r.flags)
+    caution = () if basis == MODELED else tuple(r.model for r in (fd, other) if r.flags or r.wall_time_flags)
     if caution:
         why += f"; caution: {', '.join(caution)} flagged"
     return SpeedupComparison(claim, basis, fd_ms, other_ms, ours, low, high, ours / claim.speedup - 1.0, verdict,
@@ -166,7 +166,7 @@ def _compare(claim: PaperSpeedup, fd: ModelRow | None, other: ModelRow | None, c
 
 
 def _ratio(c: CpuConstants, fd: ModelRow, other: ModelRow) -> tuple[float, float | None, float | None]:
-    macs = lambda r: r.mflops * 1e6 if r.mflops else None  # noqa: E731
+    macs = lambda r: r.macs_m * 1e6 if r.macs_m else None  # noqa: E731
     return modeled_ratio(c, other.modeled_counts, fd.modeled_counts, clock_mhz=fd.modeled.clock_mhz,
                          num_macs=macs(other), den_macs=macs(fd))
 

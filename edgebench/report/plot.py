@@ -1,7 +1,7 @@
-"""A report as a PNG: latency vs MFLOPs per family, and our speedups beside the FD-MobileNet paper's.
+"""A report as a PNG: latency vs multiply-adds per family, and our speedups beside the FD-MobileNet paper's.
 
 The paper prints no milliseconds, so its "points" are where its Table 4 speedups put the other models given
-our own FD-MobileNet time (hollow markers), drawn at the same MFLOPs as our point for that model.
+our own FD-MobileNet time (hollow markers), drawn at the same MACs as our point for that model.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # no pyplot: no GUI backend, no global state
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from edgebench.errors import EdgebenchError
 from edgebench.report.model import Report
 from edgebench.latency_model import INTERVAL_LEVEL
 from edgebench.report.paper import TABLE4, compare_with_paper
+from edgebench.report.cells import MACS_HEADER, macs_budget
 from edgebench.report.rows import BASES, BASIS_LABELS, MODELED, ModelRow
+from edgebench.stats import CONFIDENCE
 
 # Fixed colours for the zoo's families so every plot reads the same; others take the next free ones.
 _FAMILY_COLOURS = {
@@ -31,13 +32,13 @@ _COMPETITOR_COLOURS = {"MobileNet": "tab:blue", "ShuffleNet": "tab:green"}
 class PlotSummary:
     basis: str  # which kind of latency is on the y axis (rows.BASES)
     plotted: tuple[str, ...]
-    left_out: tuple[str, ...]  # models without MFLOPs or without a latency of that kind
+    left_out: tuple[str, ...]  # models without MACs or without a latency of that kind
     paper_points: int
 
 
 def plot_latency(report: Report, path: Path | str) -> PlotSummary:
     basis = _pick_basis(report.rows)
-    plotted = [r for r in report.rows if r.status == "ok" and r.mflops and r.latency(basis) is not None]
+    plotted = [r for r in report.rows if r.status == "ok" and r.macs_m and r.latency(basis) is not None]
     paper = report.paper if report.paper is not None else compare_with_paper(report.rows, report.constants)
     comparisons = [c for c in paper if c.ours is not None]
     fig = Figure(figsize=(13, 5.5) if comparisons else (8, 5.5), layout="constrained")
@@ -47,7 +48,7 @@ def plot_latency(report: Report, path: Path | str) -> PlotSummary:
     if comparisons:
         _speedup_axes(axes[1], comparisons)
     run = report.run
-    fig.suptitle(f"edgebench run {run.id} on {run.device} ({run.started})", fontsize=11)
+    fig.suptitle(f"edgebench run {run.id} on {run.device} ({run.started}): {_of(plotted, basis)}", fontsize=11)
     try:
         FigureCanvasAgg(fig).print_png(str(path))
     except OSError as exc:
@@ -56,12 +57,18 @@ def plot_latency(report: Report, path: Path | str) -> PlotSummary:
     return PlotSummary(basis, tuple(r.model for r in plotted), left_out, paper_points)
 
 
+def _of(rows: list[ModelRow], basis: str) -> str:
+    """What the y axis is of: its basis with the CPU(s) and clock(s) the figures name."""
+    described = sorted({r.headline.describe() for r in rows if r.headline and r.headline.basis == basis})
+    return "; ".join(described) or basis
+
+
 def _pick_basis(rows: tuple[ModelRow, ...]) -> str:
     """The kind of latency most models have (ties go to the more trusted kind): one kind per axis, never mixed."""
-    counts = {b: sum(1 for r in rows if r.status == "ok" and r.mflops and r.latency(b) is not None) for b in BASES}
+    counts = {b: sum(1 for r in rows if r.status == "ok" and r.macs_m and r.latency(b) is not None) for b in BASES}
     best = max(BASES, key=lambda b: (counts[b], -BASES.index(b)))
     if counts[best] == 0:
-        raise EdgebenchError("nothing to plot: no model of this run has both MFLOPs and a latency")
+        raise EdgebenchError("nothing to plot: no model of this run has both MACs and a latency")
     return best
 
 
@@ -73,16 +80,18 @@ def _colours(families: list[str]) -> dict[str, str]:
 def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str]) -> int:
     by_model = {r.model: r for r in rows}
     for family, colour in colours.items():
-        members = sorted((r for r in rows if r.family == family), key=lambda r: r.mflops)
-        xs = [r.mflops for r in members]
+        members = sorted((r for r in rows if r.family == family), key=lambda r: r.macs_m)
+        xs = [r.macs_m for r in members]
         ys = [r.latency(basis) for r in members]
         # A figure without an interval (modeled with constants that carry none) gets no bar, not a zero one.
         cis = [r.ci(basis) or (y, y) for r, y in zip(members, ys)]
         yerr = [[y - lo for y, (lo, _) in zip(ys, cis)], [hi - y for y, (_, hi) in zip(ys, cis)]]
         ax.errorbar(xs, ys, yerr=yerr, fmt="o-", color=colour, capsize=3, label=family)
         for r in members:
-            ax.annotate(r.model.removeprefix(family).strip("_"), (r.mflops, r.latency(basis)),
-                        textcoords="offset points", xytext=(5, -11), fontsize=7, color=colour)
+            # The variant (0.5x) beside a family's line; a model that is its own family gets its whole name.
+            label = r.model.removeprefix(family).strip("_") or r.model
+            ax.annotate(label, (r.macs_m, r.latency(basis)), textcoords="offset points", xytext=(5, -11),
+                        fontsize=7, color=colour)
     implied_points = []
     for claim in TABLE4:
         fd, other = by_model.get(claim.fd_model), by_model.get(claim.other_model)
@@ -90,36 +99,29 @@ def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str])
             continue
         implied = fd.latency(basis) * claim.speedup
         colour = colours[other.family]
-        ax.plot([other.mflops, other.mflops], [other.latency(basis), implied], ":", color=colour, linewidth=1)
-        ax.plot(other.mflops, implied, "o", markersize=9, markerfacecolor="none", markeredgecolor=colour,
+        ax.plot([other.macs_m, other.macs_m], [other.latency(basis), implied], ":", color=colour, linewidth=1)
+        ax.plot(other.macs_m, implied, "o", markersize=9, markerfacecolor="none", markeredgecolor=colour,
                 markeredgewidth=1.5)
         implied_points.append(implied)
     if implied_points:  # one neutral legend entry for the hollow markers of every family
         ax.plot([], [], "o", markersize=9, markerfacecolor="none", markeredgecolor="black",
                 label="paper: our FD-MobileNet time × its Table 4 speedup")
-    _scale(ax.xaxis, ax.set_xscale, [r.mflops for r in rows])
-    _scale(ax.yaxis, ax.set_yscale, [r.latency(basis) for r in rows] + implied_points)
-    ax.margins(0.08)
-    ax.set_xlabel("MFLOPs (multiply-adds, counted from the graph)")
+    # Both axes from zero: a latency axis cut above zero makes small differences look large.
+    tops = [(r.ci(basis) or (0, r.latency(basis)))[1] for r in rows] + implied_points
+    ax.set_xlim(0, max(r.macs_m for r in rows) * 1.12)
+    ax.set_ylim(0, max(tops) * 1.12)
+    ax.set_xlabel(f"{MACS_HEADER} (multiply-adds counted from the graph; the papers' MFLOPs)")
     ax.set_ylabel(BASIS_LABELS[basis])
-    interval = f"modeled, {INTERVAL_LEVEL:.0%} interval" if basis == MODELED else "median, 95% CI"
+    interval = f"{INTERVAL_LEVEL:.0%} interval" if basis == MODELED else f"median, {CONFIDENCE:.0%} CI"
     missing = sum(1 for r in rows if r.ci(basis) is None)
-    ax.set_title(f"Latency vs complexity ({interval}" + (f"; {missing} without an interval" if missing else "") + ")",
-                 fontsize=10)
+    ax.set_title(f"{basis.capitalize()} latency vs complexity ({interval}"
+                 + (f"; {missing} without an interval" if missing else "") + ")", fontsize=10)
+    if not implied_points:
+        ax.text(0.02, 0.98, "no paper points: the FD-MobileNet paper's Table 4 pairs are not in this run",
+                transform=ax.transAxes, va="top", fontsize=7, color="dimgray")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return len(implied_points)
-
-
-def _scale(axis, set_scale, values: list[float]) -> None:
-    """Log scale (ticks 1, 2, 5, 10, ...) when the figures span more than 3x, where budgets 12/40/140 spread
-    evenly; linear otherwise, where a log axis would show a single tick."""
-    if min(values) <= 0 or max(values) / min(values) <= 3:
-        return
-    set_scale("log")
-    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FormatStrFormatter("%g"))
-    axis.set_minor_formatter(NullFormatter())
 
 
 def _speedup_axes(ax, comparisons) -> None:
@@ -150,7 +152,7 @@ def _speedup_axes(ax, comparisons) -> None:
     tops = [max(c.claim.speedup, c.ours_high or c.ours) for c in comparisons]
     ax.set_ylim(0, max(tops) * 1.15)  # room for the labels above the tallest interval
     ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(budgets)), [f"{b} MFLOPs" for b in budgets])
+    ax.set_xticks(range(len(budgets)), [f"{macs_budget(b)} budget" for b in budgets])
     bases = sorted({BASIS_LABELS[c.basis].split(" (")[0] for c in comparisons})
     ax.set_ylabel("speedup of FD-MobileNet (other time / FD time)")
     ax.set_title(f"FD-MobileNet paper Table 4 vs ours ({', '.join(bases)})", fontsize=10)

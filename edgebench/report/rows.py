@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgebench.latency_model import CpuConstants, load_constants, remodel
-from edgebench.result import IterationCounts, ModeledLatency, RunResult
-from edgebench.stats import Summary, summarize
+from edgebench.result import IterationCounts, ModeledLatency, NcnnCpuInfo, RunResult
+from edgebench.stats import CONFIDENCE, Summary, summarize
 
 # Kinds of latency, in the order we trust them. They are never merged into one figure without their label.
 MEASURED = "measured"  # median wall time of the timed iterations on a real board
@@ -36,6 +36,28 @@ def family_of(model: str) -> str:
 
 
 @dataclass(frozen=True)
+class Headline:
+    """The one figure a reader should take from a row, with what it is of: measured on a board; on an
+    emulated board the modeled latency (QEMU's wall time says how slow the emulator is, not the board), or
+    the wall time only when nothing was counted."""
+
+    basis: str  # MEASURED, MODELED or EMULATED
+    ms: float
+    low_ms: float | None  # its interval: the median's 95 % CI, or the modeled interval; None when there is none
+    high_ms: float | None
+    level: float | None  # 0.95, 0.9, ...
+    cpu: str | None  # modeled: the CPU the constants are of; measured: the board's CPU as it names itself
+    clock_mhz: float | None  # modeled: the clock assumed; measured: the clock read before the run
+
+    def describe(self) -> str:
+        """'modeled, cortex-a9 @ 800 MHz', 'measured @ 792 MHz': the basis with the CPU and clock it is of. A
+        board's own CPU name ('ARMv7 Processor rev 10 (v7l)') is long: the report's device line carries it."""
+        cpu = f", {self.cpu}" if self.cpu and self.basis != MEASURED else ""
+        clock = f" @ {self.clock_mhz:g} MHz" if self.clock_mhz else ""
+        return f"{self.basis}{cpu}{clock}"
+
+
+@dataclass(frozen=True)
 class ModelRow:
     model: str
     family: str
@@ -50,12 +72,16 @@ class ModelRow:
     modeled_note: str  # where the modeled figure comes from, when not simply the installed constants
     modeled_counts: IterationCounts | None  # the median iteration it is of (None when not re-modeled)
     modeled_constants: str | None  # CpuConstants.identity it was modeled with, when they are installed
-    mflops: float | None
+    macs_m: float | None  # millions of multiply-adds (what the papers call MFLOPs)
     first_inference_ms: float | None
     load_ms: float | None
     peak_rss_kb: int | None
     instructions_per_iter: int | None  # median over iterations (QEMU counters), None without counters
-    flags: tuple[str, ...]  # spread, sample count, board state (clock drop, heat), failure; modeled-figure flags
+    flags: tuple[str, ...]  # why the headline figure deserves caution (spread, board state, failure, modeling)
+    wall_time_flags: tuple[str, ...]  # emulated rows with a modeled headline: what concerns QEMU's wall time only
+    headline: Headline | None  # None when the run has no figure at all (failed)
+    ncnn_cpu: NcnnCpuInfo | None  # what NCNN detected on the board; None for results stored before it was reported
+    system_view: str | None  # emulated: the board's system view the guest saw, e.g. "imx6 view d8c2b2202883"
 
     def latency(self, basis: str) -> float | None:
         """This model's latency of one kind, or None if the run has no figure of that kind."""
@@ -81,7 +107,10 @@ def build_row(result: RunResult, constants: dict[str, CpuConstants] | None = Non
     ones) wherever they cover the run's CPU and caches, so a refit never leaves stale figures in a report."""
     ok = result.status == "ok"
     summary = summarize(result.samples_ms) if ok and result.samples_ms else None
-    flags = [*(summary.flags if summary else ()), *result.board.flags]
+    # Spread and board-state flags speak of timed samples; on an emulated row with a modeled figure they are
+    # about QEMU's wall time (and the host's load), which exact counts do not feel.
+    timed_flags = [*(summary.flags if summary else ()), *result.board.flags]
+    flags: list[str] = []
     if not ok:
         flags.insert(0, f"failed: {result.error or 'no error message'}")
     elif summary is None:
@@ -93,7 +122,15 @@ def build_row(result: RunResult, constants: dict[str, CpuConstants] | None = Non
     again = remodel(result.modeled, result.modeled_ms, result.counters, result.mflops * 1e6 if result.mflops else None,
                  table)
     modeled = again.figure
+    modeled_ms = modeled.ms if modeled else result.modeled_ms
+    emulated = result.board.emulated
+    wall_time_flags: list[str] = []
+    if emulated and modeled_ms is not None:
+        wall_time_flags = timed_flags
+    else:
+        flags += timed_flags
     flags += [f"modeled: {f}" for f in (*(modeled.flags if modeled else ()), again.note) if f]
+    headline = _headline(result, summary, modeled, modeled_ms)
     return ModelRow(
         model=result.model,
         family=family_of(result.model),
@@ -103,15 +140,36 @@ def build_row(result: RunResult, constants: dict[str, CpuConstants] | None = Non
         emulator=(result.board.emulator or "emulator") if result.board.emulated else None,
         summary=summary,
         warmup=result.settings.warmup,
-        modeled_ms=modeled.ms if modeled else result.modeled_ms,
+        modeled_ms=modeled_ms,
         modeled=modeled,
         modeled_note=again.note,
         modeled_counts=again.counts,
         modeled_constants=again.constants.identity if again.constants else None,
-        mflops=result.mflops,
+        macs_m=result.mflops,
         first_inference_ms=result.first_inference_ms if ok else None,
         load_ms=result.load_ms if ok else None,
         peak_rss_kb=result.peak_rss_kb if ok else None,
         instructions_per_iter=instructions,
         flags=tuple(flags),
+        wall_time_flags=tuple(wall_time_flags),
+        headline=headline,
+        ncnn_cpu=result.board.ncnn_cpu,
+        system_view=result.board.system_view,
     )
+
+
+def _headline(result: RunResult, summary: Summary | None, modeled: ModeledLatency | None,
+              modeled_ms: float | None) -> Headline | None:
+    board = result.board
+    if board.emulated and modeled_ms is not None:
+        if modeled is None:  # stored before figures carried their CPU and interval
+            return Headline(MODELED, modeled_ms, None, None, None, None, None)
+        return Headline(MODELED, modeled.ms, modeled.low_ms, modeled.high_ms, modeled.level, modeled.cpu,
+                        modeled.clock_mhz)
+    if summary is None:
+        return None
+    if board.emulated:
+        return Headline(EMULATED, summary.median, summary.ci_low, summary.ci_high, CONFIDENCE, board.emulator, None)
+    clock = board.freq_khz_before / 1000 if board.freq_khz_before else None
+    return Headline(MEASURED, summary.median, summary.ci_low, summary.ci_high, CONFIDENCE, board.cpu_model or None,
+                    clock)
