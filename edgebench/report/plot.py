@@ -26,6 +26,7 @@ _FAMILY_COLOURS = {
 }  # fmt: skip
 _SPARE_COLOURS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 _COMPETITOR_COLOURS = {"MobileNet": "tab:blue", "ShuffleNet": "tab:green"}
+_LABEL_OFFSETS = ((6, -12, "left"), (-6, 6, "right"), (6, 6, "left"), (-6, -12, "right"))  # points, per family
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def _colours(families: list[str]) -> dict[str, str]:
 
 def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str]) -> int:
     by_model = {r.model: r for r in rows}
-    for family, colour in colours.items():
+    for k, (family, colour) in enumerate(colours.items()):
         members = sorted((r for r in rows if r.family == family), key=lambda r: r.macs_m)
         xs = [r.macs_m for r in members]
         ys = [r.latency(basis) for r in members]
@@ -90,7 +91,8 @@ def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str])
         for r in members:
             # The variant (0.5x) beside a family's line; a model that is its own family gets its whole name.
             label = r.model.removeprefix(family).strip("_") or r.model
-            ax.annotate(label, (r.macs_m, r.latency(basis)), textcoords="offset points", xytext=(5, -11),
+            dx, dy, ha = _LABEL_OFFSETS[k % len(_LABEL_OFFSETS)]  # families' labels apart where lines meet
+            ax.annotate(label, (r.macs_m, r.latency(basis)), textcoords="offset points", xytext=(dx, dy), ha=ha,
                         fontsize=7, color=colour)
     implied_points = []
     for claim in TABLE4:
@@ -156,5 +158,5 @@ def _speedup_axes(ax, comparisons) -> None:
     bases = sorted({BASIS_LABELS[c.basis].split(" (")[0] for c in comparisons})
     ax.set_ylabel("speedup of FD-MobileNet (other time / FD time)")
     ax.set_title(f"FD-MobileNet paper Table 4 vs ours ({', '.join(bases)})", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2)  # under the bars, not on them
     ax.grid(True, axis="y", alpha=0.3)
