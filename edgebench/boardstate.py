@@ -16,7 +16,7 @@ import re
 
 from edgebench.devices import Device
 from edgebench.launcher import Launcher
-from edgebench.result import BoardState
+from edgebench.result import BoardState, CpuClock
 from edgebench.transport import Transport
 
 HOT_C = 80.0  # i.MX 6 and Raspberry Pi firmware start throttling in the 80-85 °C range
@@ -53,6 +53,12 @@ cpufreq=/sys/devices/system/cpu/cpu0/cpufreq
 echo @@loadavg; cat /proc/loadavg 2>/dev/null
 echo @@online; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null
 echo @@freq; cat $cpufreq/scaling_cur_freq 2>/dev/null || cat $cpufreq/cpuinfo_cur_freq 2>/dev/null
+echo @@cpus
+for c in /sys/devices/system/cpu/cpu[0-9]*; do
+  f=$c/cpufreq
+  printf '%s %s %s %s\n' "${c##*/cpu}" "$(cat $f/scaling_cur_freq 2>/dev/null || echo -)" \
+    "$(cat $f/scaling_governor 2>/dev/null || echo -)" "$(cat $f/cpuinfo_max_freq 2>/dev/null || echo -)"
+done
 echo @@temp
 for z in /sys/class/thermal/thermal_zone*; do
   [ -r "$z/temp" ] && printf '%s %s\n' "$(cat "$z/type" 2>/dev/null | tr ' ' _)" "$(cat "$z/temp" 2>/dev/null)"
@@ -133,6 +139,24 @@ def parse_guest_hwcaps(arch: str, lines: list[str]) -> list[str]:
     return []
 
 
+def parse_cpu_clocks(lines: list[str]) -> dict[int, tuple[int | None, str | None, int | None]]:
+    """cpu -> (current kHz, governor, max kHz) from the snapshot's "N cur governor max" lines ("-": unknown)."""
+    out: dict[int, tuple[int | None, str | None, int | None]] = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 4 or not parts[0].isdigit():
+            continue
+        cur, gov, top = parts[1:]
+        out[int(parts[0])] = (int(cur) if cur.isdigit() else None, None if gov == "-" else gov,
+                              int(top) if top.isdigit() else None)
+    return out
+
+
+def with_cpus_used(state: BoardState, cpus: list[int]) -> BoardState:
+    """The state with the CPUs the runner reports it was pinned to, keeping only their clock readings."""
+    return dataclasses.replace(state, cpus_used=list(cpus), cpu_clocks=[c for c in state.cpu_clocks if c.cpu in cpus])
+
+
 def collect_board_state(transport: Transport, device: Device, launcher: Launcher) -> BoardState:
     """The board just before a run (everything, with frequency and temperature as the 'before' values)."""
     s = _snapshot(transport, device, full=True, launcher=launcher)
@@ -141,9 +165,12 @@ def collect_board_state(transport: Transport, device: Device, launcher: Launcher
     flags = busy_flags(loadavg, _first_int(s.get("online", [])))
     if device.emulator is None:
         cpu_model, hwcaps = parse_cpuinfo(s.get("cpuinfo", []))
+        clocks = [CpuClock(cpu, governor_before=gov, freq_khz_before=cur, max_freq_khz=top)
+                  for cpu, (cur, gov, top) in sorted(parse_cpu_clocks(s.get("cpus", [])).items())]
         return BoardState(uname=uname, cpu_model=cpu_model, hwcaps=hwcaps,
                           governor=(s.get("governor") or [None])[0], freq_khz_before=_first_int(s.get("freq", [])),
-                          temp_c_before=max_temperature_c(s.get("temp", [])), loadavg=loadavg, flags=flags)
+                          temp_c_before=max_temperature_c(s.get("temp", [])), loadavg=loadavg, flags=flags,
+                          cpu_clocks=clocks)
     host_model, _ = parse_cpuinfo(s.get("cpuinfo", []))
     exe = device.emulator.argv[0]
     return BoardState(
@@ -167,8 +194,11 @@ def finish_board_state(transport: Transport, device: Device, before: BoardState,
     state = before
     if not device.emulated:
         s = _snapshot(transport, device, full=False)
+        after = parse_cpu_clocks(s.get("cpus", []))
+        clocks = [dataclasses.replace(c, freq_khz_after=after.get(c.cpu, (None,) * 3)[0],
+                                      governor_after=after.get(c.cpu, (None,) * 3)[1]) for c in before.cpu_clocks]
         state = dataclasses.replace(before, freq_khz_after=_first_int(s.get("freq", [])),
-                                    temp_c_after=max_temperature_c(s.get("temp", [])))
+                                    temp_c_after=max_temperature_c(s.get("temp", [])), cpu_clocks=clocks)
     return dataclasses.replace(state, flags=[*before.flags, *board_flags(device, state, hot_c)])
 
 

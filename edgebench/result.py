@@ -13,7 +13,8 @@ class RunSettings:
     warmup: int = 3
     loops: int = 20
     min_time_ms: float = 0.0
-    powersave: int = 0
+    powersave: int = 0  # benchncnn's: 0 all cores, 1 little, 2 big
+    cpus: list[int] | None = None  # explicit affinity (--cpus); None = chosen by powersave
     seed: int = 0
     fp16_packed: bool = True
     fp16_storage: bool = True
@@ -46,6 +47,18 @@ class NcnnCpuInfo:
 
 
 @dataclass
+class CpuClock:
+    """One CPU's cpufreq readings just before and just after a run (None where sysfs does not say)."""
+
+    cpu: int
+    governor_before: str | None = None
+    governor_after: str | None = None
+    freq_khz_before: int | None = None
+    freq_khz_after: int | None = None
+    max_freq_khz: int | None = None  # cpuinfo_max_freq: what benchncnn's powersave groups cores by
+
+
+@dataclass
 class BoardState:
     """The board (or emulator) as seen just before and just after a run."""
 
@@ -64,6 +77,8 @@ class BoardState:
     flags: list[str] = field(default_factory=list)  # e.g. "clock dropped 800000 -> 396000 kHz", "ran hot"
     ncnn_cpu: NcnnCpuInfo | None = None  # None for results stored before the runner reported it
     system_view: str | None = None  # emulated: the board's system view the guest saw (name and digest)
+    cpus_used: list[int] = field(default_factory=list)  # the CPUs the runner was pinned to (empty: older results)
+    cpu_clocks: list[CpuClock] = field(default_factory=list)  # real boards: each used CPU, before and after
 
 
 @dataclass
@@ -97,6 +112,33 @@ class LayerCost:
     l1d_misses: int
     l1i_misses: int
     l2_misses: int
+
+
+@dataclass
+class LayerTime:
+    """One layer of a profile: its median time over the profiled iterations."""
+
+    name: str
+    type: str
+    median_ms: float
+    share: float  # of the sum of every layer's median, 0..1
+
+
+@dataclass
+class LayerProfile:
+    """Per-layer times on the board from the profiling runtime (NCNN_BENCHMARK=ON), run right after the timed
+    one with the same settings. Profiling slows every layer a little: overhead says how much, here."""
+
+    runtime_key: str  # the profiling runtime's (the timed result keeps its own)
+    iterations: int
+    profiled_ms: float  # the profiled run's median timed iteration
+    unprofiled_ms: float  # the timed run's median
+    layers: list[LayerTime]  # in the order NCNN ran them
+
+    @property
+    def overhead(self) -> float:
+        """Profiled over unprofiled median, minus 1 (0.04 = the profile ran 4 % slower)."""
+        return self.profiled_ms / self.unprofiled_ms - 1
 
 
 @dataclass
@@ -142,3 +184,4 @@ class RunResult:
     mflops: float | None = None
     layer_breakdown: list[LayerCost] | None = None  # per layer type; only when asked for (RunRequest.breakdown)
     modeled: ModeledLatency | None = None  # the modeled figure with its interval and provenance
+    layer_profile: LayerProfile | None = None  # real boards, --per-layer: per-layer times

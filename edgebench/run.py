@@ -26,7 +26,8 @@ from edgebench.latency_model import modeled_fields
 from edgebench.launcher import Launcher, launcher_for
 from edgebench.ncnn_tools.report import RunnerReport, parse_runner_output
 from edgebench.ncnn_tools.runner_options import RunnerOptions
-from edgebench.result import BoardState, IterationCounts, LayerCost, RunResult, RunSettings
+from edgebench.result import (BoardState, IterationCounts, LayerCost, LayerProfile, LayerTime, RunResult,
+                              RunSettings)
 from edgebench.store import NewRun, Store, new_run
 from edgebench.sysview import check_ncnn_saw
 from edgebench.transport import CommandTimeout
@@ -48,6 +49,7 @@ class RunRequest:
     resume_run: str | None = None  # a run id whose finished models are skipped
     notes: str = ""  # stored with the run, e.g. which study it belongs to
     breakdown: bool = False  # emulated targets: counts per NCNN layer type too (plugin symbols=on)
+    per_layer: bool = False  # uncounted runs: each model is run again by the profiling runtime (LayerProfile)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class BoardLayout:
     runner: str  # relative to workdir: the runner sees the same argv on every board
     plugin: str | None  # the counting plugin's absolute path (emulated targets), or None
     launcher: Launcher
+    profiler: str | None = None  # the profiling runtime's runner, relative to workdir (--per-layer), or None
 
 
 Stage = Callable[[str], None]
@@ -94,6 +97,22 @@ def _counter_args(device: Device, remote_counts: str, plugin_remote: str, symbol
         raise EdgebenchError(f"device {device.name} declares no cache geometry for the counters' cache model",
                              hint=f"add cache: l1i/l1d/l2 to its entry in {device.source}, or pass --no-counters")
     return plugin_args(remote_counts, CacheConfig.from_device(device.cache), lib=Path(plugin_remote), symbols=symbols)
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def layer_profile(report: RunnerReport, runtime_key: str, unprofiled_ms: float) -> LayerProfile:
+    """A profiling runner's report as a LayerProfile: each layer's median, and its share of their sum."""
+    if not report.layers:
+        raise EdgebenchError("the profiling runner reported no layers (is it an NCNN_BENCHMARK build?)")
+    medians = [_median(layer.samples_ms) for layer in report.layers]
+    total = sum(medians)
+    layers = [LayerTime(name=layer.name, type=layer.type, median_ms=ms, share=ms / total if total > 0 else 0.0)
+              for layer, ms in zip(report.layers, medians)]
+    return LayerProfile(runtime_key=runtime_key, iterations=len(report.samples_ms),
+                        profiled_ms=_median(report.samples_ms), unprofiled_ms=unprofiled_ms, layers=layers)
 
 
 def _now() -> str:
@@ -183,6 +202,12 @@ class Session:
             return run_id, []
 
         common = {f"runtime/{runtime.key[:16]}/edgebench-runner": runtime.runner}
+        profiler = None
+        if req.per_layer and not counting:
+            self.on_stage(f"profiling runtime for {device.arch}")
+            self.profile_runtime = build_runtime(device.arch, profile=True, progress=False)
+            profiler = f"runtime/{self.profile_runtime.key[:16]}/edgebench-runner"
+            common[profiler] = self.profile_runtime.runner
         if counting:
             from edgebench.ncnn_tools.plugin import build_plugin, require_plugin_support
 
@@ -196,7 +221,8 @@ class Session:
         with board_lock(transport, ws, wait=req.wait_for_lock, on_wait=waited):
             self._deploy(transport, common, ws)
             layout = BoardLayout(ws, f"runtime/{runtime.key[:16]}/edgebench-runner",
-                                 posixpath.join(ws, f"plugin/{plugin.name}") if counting else None, launcher)
+                                 posixpath.join(ws, f"plugin/{plugin.name}") if counting else None, launcher,
+                                 profiler)
             for p in todo:
                 # Each model's files go up right before it runs: a board lost or full at model k leaves
                 # models 1..k-1 stored, and nothing half-sent is ever at a name the runner reads.
@@ -242,7 +268,7 @@ class Session:
         return done
 
     def _run_one(self, transport, layout: BoardLayout, run_id: str, p: Prepared) -> RunResult:
-        from edgebench.boardstate import collect_board_state, finish_board_state
+        from edgebench.boardstate import collect_board_state, finish_board_state, with_cpus_used
 
         m, req, device = p.manifest, self.request, self.device
         started = _now()
@@ -279,7 +305,7 @@ class Session:
             if res.signal is not None:  # killed: whatever it printed is not a complete report
                 raise EdgebenchError(res.describe())
             report = parse_runner_output(res.stdout, res.exit_status, where)
-            board = dataclasses.replace(board, ncnn_cpu=report.cpu)
+            board = dataclasses.replace(with_cpus_used(board, report.cpus_used), ncnn_cpu=report.cpu)
             if layout.launcher.view is not None:
                 board = dataclasses.replace(board, system_view=layout.launcher.view.describe())
                 check_ncnn_saw(layout.launcher.view, report.cpu, where)
@@ -299,7 +325,24 @@ class Session:
         if not cosine >= MIN_COSINE_VS_HOST:
             return dataclasses.replace(result, status="failed", error=(
                 f"output differs from host NCNN on the same input: cosine {cosine:.6f} < {MIN_COSINE_VS_HOST}"))
+        if layout.profiler:
+            self.on_stage(f"{m.name}: per-layer profile on {device.name}")
+            try:
+                profile = self._profile(transport, layout, options, result)
+            except (EdgebenchError, CommandTimeout) as exc:
+                return dataclasses.replace(result, status="failed", error=f"per-layer profile failed: {exc}")
+            return dataclasses.replace(result, layer_profile=profile)
         return result
+
+    def _profile(self, transport, layout: BoardLayout, options: RunnerOptions, timed: RunResult) -> LayerProfile:
+        """The same model and settings once more under the profiling runtime, right after the timed run."""
+        program = layout.launcher.argv([f"./{layout.profiler}", *options.argv()], [])
+        argv = ["sh", "-c", 'cd -- "$1" && shift && exec "$@"', "sh", layout.workdir, *program]
+        res = transport.run(argv, timeout=self.request.timeout_s)
+        if res.signal is not None:
+            raise EdgebenchError(res.describe())
+        report = parse_runner_output(res.stdout, res.exit_status, f"the profiling runner on {self.device.name}")
+        return layer_profile(report, self.profile_runtime.key, _median(timed.samples_ms))
 
     def _fetch_counts(self, transport, remote_counts: str) -> tuple[list[IterationCounts], list[LayerCost] | None]:
         from edgebench.layer_breakdown import counted_layer_costs

@@ -24,7 +24,8 @@ from pathlib import Path
 from edgebench import __version__
 from edgebench.errors import EdgebenchError
 from edgebench.paths import data_dir
-from edgebench.result import BoardState, IterationCounts, LayerCost, ModeledLatency, RunResult, RunSettings
+from edgebench.result import (BoardState, IterationCounts, LayerCost, LayerProfile, ModeledLatency, RunResult,
+                              RunSettings)
 from edgebench.serde import from_dict, to_dict
 
 STORE_NAME = "results.sqlite3"
@@ -44,7 +45,7 @@ RESULT_COLUMNS = (
     "first_inference_ms", "peak_rss_kb", "output_cosine_vs_host", "started_utc", "finished_utc", "status",
     "error", "modeled_ms", "mflops",
 )  # fmt: skip
-RESULT_JSON_COLUMNS = ("settings", "board", "output_checksum", "layer_breakdown", "modeled")
+RESULT_JSON_COLUMNS = ("settings", "board", "output_checksum", "layer_breakdown", "modeled", "layer_profile")
 RESULT_REAL_COLUMNS = ("load_ms", "first_inference_ms", "output_cosine_vs_host", "modeled_ms", "mflops")
 
 # Migrations, applied in order; schema_version holds how many have run. Append, never edit a shipped one.
@@ -104,6 +105,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # v3: RunResult.modeled (ModeledLatency as JSON: interval, constants identity; NULL in older rows, whose
     # modeled_ms reports show without an interval).
     ("ALTER TABLE results ADD COLUMN modeled TEXT",),
+    # v4: RunResult.layer_profile (LayerProfile as JSON: per-layer times from the profiling runtime; NULL
+    # unless the run was asked for --per-layer on a board that times it).
+    ("ALTER TABLE results ADD COLUMN layer_profile TEXT",),
 ]
 
 RESULT_STATUSES = ("ok", "failed")
@@ -346,6 +350,7 @@ class Store:
                     counters=counters.get(result_id, []) if has_counters else None,
                     layer_breakdown=_layer_breakdown(fields["layer_breakdown"]),
                     modeled=_modeled(fields["modeled"]),
+                    layer_profile=_layer_profile(fields["layer_profile"]),
                 )
             )
         return out
@@ -522,6 +527,11 @@ def _layer_breakdown(raw: str | None) -> list[LayerCost] | None:
 def _modeled(raw: str | None) -> ModeledLatency | None:
     value = None if raw is None else json.loads(raw)
     return None if value is None else from_dict(ModeledLatency, value)
+
+
+def _layer_profile(raw: str | None) -> LayerProfile | None:
+    value = None if raw is None else json.loads(raw)
+    return None if value is None else from_dict(LayerProfile, value)
 
 
 def _encode_real(value):

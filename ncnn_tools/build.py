@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from edgebench.errors import EdgebenchError
-from edgebench.ncnn_tools.archs import COMMON_OPTIONS, ArchSpec, arch_spec
+from edgebench.ncnn_tools.archs import COMMON_OPTIONS, PROFILE_OPTIONS, ArchSpec, arch_spec
 from edgebench.ncnn_tools.elf_check import require_no_vfpv4
 from edgebench.ncnn_tools.layers import layer_options
 from edgebench.ncnn_tools.source import PINNED, source_tree
@@ -54,6 +54,7 @@ class Runtime:
     kept_layers: tuple[str, ...]
     build_seconds: float  # how long the build that produced it took
     built_utc: str
+    profile: bool = False  # NCNN_BENCHMARK=ON: reports per-layer times, never the timed runtime
     from_cache: bool = False  # True when this call found it built
 
 
@@ -84,7 +85,11 @@ class _Keys:
     compiler: str
 
 
-def _keys(spec: ArchSpec) -> _Keys:
+def _ncnn_options(spec: ArchSpec, profile: bool) -> tuple[str, ...]:
+    return (*COMMON_OPTIONS, *spec.ncnn_options, *(PROFILE_OPTIONS if profile else ()))
+
+
+def _keys(spec: ArchSpec, profile: bool) -> _Keys:
     compiler = _compiler_version(spec.cxx_compiler)
     library_material = {
         "ncnn_version": PINNED.version,
@@ -92,7 +97,7 @@ def _keys(spec: ArchSpec) -> _Keys:
         "arch": spec.name,
         "toolchain": spec.toolchain.read_text() if spec.toolchain else "",
         "compiler": compiler,
-        "options": [*COMMON_OPTIONS, *spec.ncnn_options],
+        "options": list(_ncnn_options(spec, profile)),
         "layers": list(spec.kept_layers),
     }
     library = _sha256_text(json.dumps(library_material, sort_keys=True))
@@ -225,7 +230,8 @@ def _common_cmake_args(spec: ArchSpec) -> list[str]:
     return args
 
 
-def _build_library(spec: ArchSpec, key: str, stages: _Stages, jobs: int, force: bool) -> Path:
+def _build_library(spec: ArchSpec, key: str, options: tuple[str, ...], stages: _Stages, jobs: int,
+                   force: bool) -> Path:
     prefix = _entry_dir("ncnn", spec.name, key)
     if not force and (prefix / "lib" / "libncnn.a").exists():
         return prefix
@@ -237,8 +243,8 @@ def _build_library(spec: ArchSpec, key: str, stages: _Stages, jobs: int, force: 
     staging = Path(tempfile.mkdtemp(prefix=prefix.name + ".", suffix=".tmp", dir=_runtimes_dir()))
     try:
         stages.run("configure ncnn", ["cmake", "-S", str(src), "-B", str(build), *_common_cmake_args(spec),
-                                      f"-DNCNN_VERSION={PINNED.cmake_version}", *COMMON_OPTIONS,
-                                      *spec.ncnn_options, *layer_options(src, spec.kept_layers)])
+                                      f"-DNCNN_VERSION={PINNED.cmake_version}", *options,
+                                      *layer_options(src, spec.kept_layers)])
         stages.run("build ncnn", ["cmake", "--build", str(build), "--parallel", str(jobs)])
         stages.run("install ncnn", ["cmake", "--install", str(build), "--prefix", str(staging)])
         _publish(staging, prefix)
@@ -260,14 +266,16 @@ def _build_runner(spec: ArchSpec, prefix: Path, staging: Path, stages: _Stages, 
     return runner
 
 
-def build_runtime(arch: str, *, force: bool = False, jobs: int = 2, progress: bool = True) -> Runtime:
+def build_runtime(arch: str, *, profile: bool = False, force: bool = False, jobs: int = 2,
+                  progress: bool = True) -> Runtime:
     """The runtime for `arch` ("armv7", "aarch64" or "host"), built unless the cache already holds it.
 
+    profile: the per-layer profiling variant (NCNN_BENCHMARK=ON), a runtime with keys of its own.
     force: rebuild the NCNN library and the runner even when cached (ccache still makes it quick).
     """
     spec = arch_spec(arch)
     spec.require_compilers()
-    keys = _keys(spec)
+    keys = _keys(spec, profile)
     entry = _entry_dir("runner", spec.name, keys.runtime)
     if not force:
         cached = _load_record(entry)
@@ -275,16 +283,18 @@ def build_runtime(arch: str, *, force: bool = False, jobs: int = 2, progress: bo
             return cached
     with _locked(f"{spec.name}-{keys.library[:16]}"):
         cached = None if force else _load_record(entry)  # built by another process while we waited
-        return cached or _build(spec, keys, entry, force, jobs, progress)
+        return cached or _build(spec, keys, profile, entry, force, jobs, progress)
 
 
-def _build(spec: ArchSpec, keys: _Keys, entry: Path, force: bool, jobs: int, progress: bool) -> Runtime:
+def _build(spec: ArchSpec, keys: _Keys, profile: bool, entry: Path, force: bool, jobs: int,
+           progress: bool) -> Runtime:
     started = time.monotonic()
     staging = Path(tempfile.mkdtemp(prefix=entry.name + ".", suffix=".tmp", dir=_runtimes_dir()))
     try:
         with _progress(progress) as bar:
             stages = _Stages(bar, spec.name, staging)
-            prefix = _build_library(spec, keys.library, stages, jobs, force)
+            options = _ncnn_options(spec, profile)
+            prefix = _build_library(spec, keys.library, options, stages, jobs, force)
             staged_runner = _build_runner(spec, prefix, staging, stages, jobs)
             if spec.check_no_vfpv4:
                 require_no_vfpv4(staged_runner)
@@ -293,7 +303,7 @@ def _build(spec: ArchSpec, keys: _Keys, entry: Path, force: bool, jobs: int, pro
         runtime = Runtime(
             arch=spec.name, key=keys.runtime, runner=entry / RUNNER_NAME, ncnn_prefix=prefix,
             ncnn_version=PINNED.version, compiler=keys.compiler, toolchain_flags=_toolchain_flags(spec),
-            cmake_options=(*COMMON_OPTIONS, *spec.ncnn_options), kept_layers=spec.kept_layers,
+            cmake_options=options, kept_layers=spec.kept_layers, profile=profile,
             build_seconds=round(time.monotonic() - started, 1),
             built_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )

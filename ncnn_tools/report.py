@@ -1,4 +1,4 @@
-"""The runner's JSON document (schema edgebench-runner/2) as typed dataclasses.
+"""The runner's JSON document (schema edgebench-runner/3) as typed dataclasses.
 
 Parsing is separate from running: the same `parse_runner_output` reads stdout captured locally, under QEMU or
 over SSH.
@@ -14,7 +14,7 @@ from edgebench.errors import EdgebenchError
 from edgebench.result import NcnnCpuInfo, RunSettings
 from edgebench.serde import from_dict
 
-SCHEMA = "edgebench-runner/2"
+SCHEMA = "edgebench-runner/3"  # /3: cpus, cpus_used, build.profile, layers
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class RunnerBuild:
     compiler: str
     flags: str
     openmp: bool
+    profile: bool  # NCNN_BENCHMARK: the report has per-layer times
     markers: str
 
 
@@ -39,6 +40,7 @@ class RunnerSettings:
     output_blob: str
     threads: int
     powersave: int
+    cpus: list[int] | None  # --cpus; None = chosen by powersave
     warmup: int
     loops: int
     min_time_ms: float
@@ -52,7 +54,7 @@ class RunnerSettings:
     def run_settings(self) -> RunSettings:
         """The part a stored RunResult keeps."""
         return RunSettings(threads=self.threads, warmup=self.warmup, loops=self.loops, min_time_ms=self.min_time_ms,
-                           powersave=self.powersave, seed=self.seed, fp16_packed=self.fp16_packed,
+                           powersave=self.powersave, cpus=self.cpus, seed=self.seed, fp16_packed=self.fp16_packed,
                            fp16_storage=self.fp16_storage, fp16_arithmetic=self.fp16_arithmetic,
                            bf16_storage=self.bf16_storage, packing_layout=self.packing_layout)
 
@@ -79,6 +81,15 @@ class RunnerOutput:
 
 
 @dataclass(frozen=True)
+class RunnerLayer:
+    """One layer's time in each timed iteration (profiling runtimes only), in the order NCNN ran them."""
+
+    type: str
+    name: str
+    samples_ms: list[float]  # NCNN_BENCHMARK prints 0.01 ms steps
+
+
+@dataclass(frozen=True)
 class RunnerReport:
     schema: str
     ncnn_version: str
@@ -91,6 +102,8 @@ class RunnerReport:
     peak_rss_kb: int
     output: RunnerOutput
     cpu: NcnnCpuInfo
+    cpus_used: list[int]  # the CPUs the run was pinned to (NCNN's numbering)
+    layers: list[RunnerLayer] | None  # None unless build.profile
 
 
 def _nulls_to_nan(data: dict) -> dict:

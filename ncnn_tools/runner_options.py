@@ -40,6 +40,8 @@ class RunnerOptions:
         args += ["--seed", str(s.seed), "--threads", str(s.threads), "--powersave", str(s.powersave),
                  "--warmup", str(s.warmup), "--loops", str(s.loops), "--min-time-ms", repr(float(s.min_time_ms)),
                  "--fp16", _on(s.fp16_storage), "--bf16", _on(s.bf16_storage), "--packing", _on(s.packing_layout)]
+        if s.cpus is not None:
+            args += ["--cpus", ",".join(str(int(c)) for c in s.cpus)]
         if self.output_values:
             args.append("--output-values")
         return args + ["--json"]

@@ -170,15 +170,16 @@ def test_mixed_fp16_settings_are_refused():
 
 def _report_doc(**output) -> dict:
     return {
-        "schema": "edgebench-runner/2", "ncnn_version": "1.0.20261020",
-        "build": {"arch": "armv7", "compiler": "gcc 12.2.0", "flags": "-O3", "openmp": False, "markers": "prctl"},
+        "schema": "edgebench-runner/3", "ncnn_version": "1.0.20261020",
+        "build": {"arch": "armv7", "compiler": "gcc 12.2.0", "flags": "-O3", "openmp": True, "profile": False,
+                  "markers": "prctl"},
         "settings": {"param": "m.param", "bin": None, "shape": [3, 8, 8], "input": None, "seed": 0,
-                     "input_blob": "in0", "output_blob": "out0", "threads": 1, "powersave": 0, "warmup": 0,
+                     "input_blob": "in0", "output_blob": "out0", "threads": 1, "powersave": 0, "cpus": None, "warmup": 0,
                      "loops": 2, "min_time_ms": 0, "fp16_packed": True, "fp16_storage": True,
                      "fp16_arithmetic": True, "bf16_storage": False, "packing_layout": True, "output_values": True},
         "timed_region": "ex.input + ex.extract; extractor created before the timer",
         "load_ms": {"param": 0.5, "model": 1}, "first_inference_ms": 3.5, "samples_ms": [2.0, 2.5],
-        "peak_rss_kb": 1234,
+        "peak_rss_kb": 1234, "cpus_used": [0], "layers": None,
         "cpu": {"count": 1, "big": 1, "little": 0, "physical": 1, "l2_cache_bytes": 131072, "l3_cache_bytes": 0,
                 "a53_a55": False, "isa": ["edsp", "neon"]},
         "output": {"blob": "out0", "shape": [2], "checksum": {"sum": 1.0, "abs_sum": 1.0, "l2": 0.7},
@@ -201,7 +202,7 @@ def test_report_nulls_are_nan():
 
 
 def test_runner_error_object_becomes_edgebench_error():
-    doc = {"schema": "edgebench-runner/2", "error": {"kind": "model_load", "message": "m.bin is too short"}}
+    doc = {"schema": "edgebench-runner/3", "error": {"kind": "model_load", "message": "m.bin is too short"}}
     with pytest.raises(EdgebenchError, match=r"failed \(model_load\): m.bin is too short"):
         parse_runner_output(json.dumps(doc), exit_code=1, where="edgebench-runner on imx6")
 

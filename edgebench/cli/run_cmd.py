@@ -20,7 +20,36 @@ from edgebench.store import RunInfo, Store
 # What a run was asked to measure: a bare `--resume` takes each of these from the run's own command line
 # unless it is given again now, so it finishes exactly that request.
 RESUMED_OPTIONS = ("device_name", "models", "suite", "loops", "warmup", "threads", "min_time_ms", "powersave",
-                   "fp16", "counters", "timeout_s")
+                   "cpus", "fp16", "counters", "per_layer", "timeout_s")
+
+
+def parse_cpus(text: str | None) -> list[int] | None:
+    """--cpus "0,2" -> [0, 2]: CPU numbers as the board's kernel numbers them, each once."""
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",")]
+    if not all(item.isdigit() for item in items):
+        raise EdgebenchError(f"--cpus takes CPU numbers separated by commas, e.g. 0,2; got {text!r}")
+    cpus = [int(item) for item in items]
+    if len(set(cpus)) != len(cpus):
+        raise EdgebenchError(f"--cpus names a CPU twice: {text!r}")
+    return cpus
+
+
+def check_affinity(device, settings: RunSettings, counting: bool) -> None:
+    """Refuse, in one line and before anything is built or sent, threads/cores `device` cannot run as asked."""
+    if settings.cpus is not None and settings.powersave != 0:
+        raise EdgebenchError("--cpus and --powersave 1|2 both choose the cores", hint="pass one of them")
+    if settings.cpus is not None and device.emulated:
+        raise EdgebenchError(f"--cpus pins host threads under qemu-user: it says nothing about {device.name}'s "
+                             "cores", hint="affinity is for real boards; leave --cpus out here")
+    if settings.cpus is not None and max(settings.cpus) >= device.cores:
+        raise EdgebenchError(f"--cpus {max(settings.cpus)}: {device.name} has {device.cores} core(s), "
+                             f"0-{device.cores - 1}", hint=f"its cores: {device.source}")
+    if counting and (settings.threads > 1 or settings.powersave != 0):
+        what = f"--threads {settings.threads}" if settings.threads > 1 else f"--powersave {settings.powersave}"
+        raise EdgebenchError(f"the counters need one guest thread; {what} would run more (counts would not repeat)",
+                             hint="pass --threads 1 and --powersave 0, or --no-counters")
 
 
 @main.command("run")
@@ -34,11 +63,16 @@ RESUMED_OPTIONS = ("device_name", "models", "suite", "loops", "warmup", "threads
 @click.option("--threads", type=click.IntRange(min=1), help="NCNN threads (default: the device's runner.threads).")
 @click.option("--min-time-ms", type=click.FloatRange(min=0), default=0.0, help="Keep looping until this much time has passed.")
 @click.option("--powersave", type=click.IntRange(0, 2), default=0, show_default=True,
-              help="NCNN CPU set: 0 all cores, 1 little, 2 big.")
+              help="benchncnn's CPU set: 0 all cores, 1 little, 2 big (by max frequency); on a board whose cores "
+                   "are all alike 1 selects none and is refused.")
+@click.option("--cpus", help="Pin to these CPUs (real boards), e.g. 0,2; instead of --powersave.")
 @click.option("--fp16/--no-fp16", default=True, show_default=True,
               help="NCNN's fp16 storage/packing/arithmetic (its defaults); parity is checked with the same setting.")
 @click.option("--counters/--no-counters", default=True, show_default=True,
               help="On emulated targets, count instructions and cache misses per iteration (QEMU plugin).")
+@click.option("--per-layer", is_flag=True,
+              help="Per-layer times: each model runs again under NCNN's profiling build (its overhead is shown); "
+                   "counted emulated runs give the modeled share per layer type instead.")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_ID]",
               help="Continue a run (default: the latest on this device), skipping the models it finished; what it "
                    "was asked to run (device, models, suite, loops, ...) comes from that run unless given again.")
@@ -50,8 +84,8 @@ RESUMED_OPTIONS = ("device_name", "models", "suite", "loops", "warmup", "threads
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print every RunResult as JSON on stdout.")
 @click.pass_context
-def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threads, min_time_ms, powersave, fp16,
-            counters, resume, no_wait, timeout_s, artifacts_root, devices_file, store_path, as_json):
+def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threads, min_time_ms, powersave, cpus,
+            fp16, counters, per_layer, resume, no_wait, timeout_s, artifacts_root, devices_file, store_path, as_json):
     """Run models on a device and store every timed iteration with the board's state.
 
     On a fresh machine this needs nothing else: it exports the models, cross-builds NCNN and the runner
@@ -64,8 +98,13 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
       edgebench run --device imx6
       edgebench run --device imx6 --model fd_mobilenet_0.5x
       edgebench run --device imx6 --suite paper --loops 20
-      edgebench run --device my-pi4 --model shufflenet_v1_g3_1.0x --threads 4
+      edgebench run --device rpi4 --model fd_mobilenet_0.25x --threads 4 --no-counters
+      edgebench run --device imx6 --model fd_mobilenet_0.25x --per-layer
+      edgebench run --device rpi3 --model fd_mobilenet_0.25x --per-layer --no-counters
       edgebench run --device imx6 --suite paper --resume
+
+    On a real board, --threads N, --powersave 0|1|2 or --cpus 0,2 choose the cores, and the board state
+    records each used CPU's frequency and governor before and after.
     """
     from edgebench.devices import get_device
     from edgebench.run import RunRequest, Session
@@ -89,13 +128,17 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
         settings = RunSettings(threads=asked["threads"] or defaults.threads,
                                warmup=defaults.warmup if asked["warmup"] is None else asked["warmup"],
                                loops=asked["loops"] or defaults.loops, min_time_ms=asked["min_time_ms"],
-                               powersave=asked["powersave"], fp16_packed=fp16, fp16_storage=fp16, fp16_arithmetic=fp16)
-        if asked["counters"] and device.emulated and settings.threads > 1:
-            raise EdgebenchError("the counters need one guest thread (with threads the counts are not repeatable)",
-                                 hint="pass --threads 1, or --no-counters")
+                               powersave=asked["powersave"], cpus=parse_cpus(asked["cpus"]), fp16_packed=fp16,
+                               fp16_storage=fp16, fp16_arithmetic=fp16)
+        counting = asked["counters"] and device.emulated
+        check_affinity(device, settings, counting)
+        if counting and device.cores > 1:  # said once, before anything is built or sent
+            err.print(f"{device.name}: counting with 1 thread of its {device.cores} cores (exact counts need one "
+                      "guest thread; --no-counters runs --threads N)")
         request = RunRequest(device=device, models=tuple(names), settings=settings, artifacts_root=artifacts_root,
                              count=asked["counters"], wait_for_lock=not no_wait, timeout_s=asked["timeout_s"],
-                             resume_run=resumed.id if resumed else None)
+                             resume_run=resumed.id if resumed else None, breakdown=asked["per_layer"] and counting,
+                             per_layer=asked["per_layer"] and not counting)
 
         def show(result: RunResult) -> None:
             if result.status == "ok":
@@ -109,6 +152,10 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
                             else " (no interval)")
                     parts.append(f"modeled {m.ms:.1f} ms{span} on {device.cpu} @ {device.clock_mhz} MHz")
                 err.print(f"[green]✓[/green] {result.model}: " + ", ".join(parts))
+                if result.layer_profile is not None:
+                    p = result.layer_profile
+                    err.print(f"  per-layer profile: {len(p.layers)} layers, profiled median {p.profiled_ms:.1f} ms "
+                              f"vs {p.unprofiled_ms:.1f} ms unprofiled (overhead {p.overhead:+.1%})")
             else:
                 err.print(f"[red]✗ {result.model}: {result.error}[/red]")
 

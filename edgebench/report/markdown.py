@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgebench.latency_fit import FORM
 from edgebench.report import cells
+from edgebench.report.layers import layer_tables_markdown
 from edgebench.report.model import Report
 
 
@@ -19,6 +20,7 @@ def to_markdown(report: Report, verbose: bool = False) -> str:
         lines += markdown_table(cells.PAPER_HEADERS, [cells.paper_cells(c) for c in report.paper])
         lines += ["", *(f"- {note}" for note in cells.paper_footnotes())]
         lines += refits_markdown(report)
+    lines += layer_tables_markdown(report.layers)
     return "\n".join(lines) + "\n"
 
 

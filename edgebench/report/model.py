@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgebench.latency_model import CpuConstants, load_constants
+from edgebench.report.layers import LayerTable, layer_tables
 from edgebench.report.paper import SpeedupComparison, compare_with_paper
 from edgebench.report.rows import ModelRow, build_row
 from edgebench.result import RunResult
@@ -17,13 +18,15 @@ class Report:
     rows: tuple[ModelRow, ...]
     paper: tuple[SpeedupComparison, ...] | None  # set when the paper comparison was asked for
     constants: dict[str, CpuConstants]  # the installed constants every modeled figure was (re-)modeled with
+    layers: tuple[LayerTable, ...] = ()  # per-layer tables of the results that have them (run --per-layer)
 
 
 def build_report(run: RunInfo, results: list[RunResult], *, paper: bool = False,
                  constants: dict[str, CpuConstants] | None = None) -> Report:
     table = load_constants() if constants is None else constants
     rows = tuple(build_row(r, table) for r in results)
-    return Report(run=run, rows=rows, paper=compare_with_paper(rows, table) if paper else None, constants=table)
+    return Report(run=run, rows=rows, paper=compare_with_paper(rows, table) if paper else None, constants=table,
+                  layers=layer_tables(results, table))
 
 
 def constants_used(report: Report) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from edgebench.report import cells
+from edgebench.report.layers import render_layer_tables
 from edgebench.report.layout import Row, print_table
 from edgebench.report.model import Report
 from edgebench.report.paper import Verdict
@@ -26,3 +27,4 @@ def render_table(report: Report, console: Console, *, wide: bool = False, verbos
         print_table(console, tuple(c.column for c in cells.PAPER_COLUMNS), paper,
                     title="FD-MobileNet paper, Table 4, beside ours", notes=cells.paper_footnotes(), wide=wide,
                     wide_hint=wide_hint)
+    render_layer_tables(report.layers, console)

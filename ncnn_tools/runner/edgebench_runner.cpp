@@ -1,4 +1,9 @@
-// edgebench-runner: time one NCNN model and print one JSON document (schema "edgebench-runner/2").
+// edgebench-runner: time one NCNN model and print one JSON document (schema "edgebench-runner/3").
+//
+// Threads and affinity follow benchncnn: --powersave 0 all cores, 1 little, 2 big (NCNN groups cores by their
+// max frequency), or --cpus an explicit list; the main thread is pinned before any parallel region, so every
+// OpenMP thread, started later by it, inherits the set. A runtime built with NCNN_BENCHMARK also reports
+// every layer's time in each timed iteration ("layers").
 //
 // The timed region is ex.input + ex.extract; the extractor is created before the timer starts and destroyed
 // after it stops. Each timed iteration is bracketed by prctl(EBNC, 1|2, i) markers (a no-op: the kernel and
@@ -9,6 +14,7 @@
 
 #include <alloca.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,8 +43,13 @@
 #ifndef EB_OPENMP
 #define EB_OPENMP 0
 #endif
+#if NCNN_BENCHMARK
+#define EB_PROFILE 1
+#else
+#define EB_PROFILE 0
+#endif
 
-static const char* SCHEMA = "edgebench-runner/2";
+static const char* SCHEMA = "edgebench-runner/3";
 static const long MARKER = 0x45424E43;  // "EBNC"
 enum { MARK_BEGIN = 1, MARK_END = 2, MARK_DONE = 3 };
 
@@ -81,6 +92,13 @@ static std::string json_int(long long v)
     char buf[32];
     snprintf(buf, sizeof(buf), "%lld", v);
     return buf;
+}
+
+static std::string json_int_list(const std::vector<int>& v)
+{
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); i++) out += (i ? ", " : "") + json_int(v[i]);
+    return out + "]";
 }
 
 static const char* json_bool(bool v)
@@ -141,14 +159,14 @@ static void fail(const char* kind, const std::string& message)
 // what a shell or SSH reports) still names it.
 static void on_fatal_signal(int sig)
 {
-    const char* text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"killed by signal\"}}\n";
+    const char* text = "{\"schema\": \"edgebench-runner/3\", \"error\": {\"kind\": \"signal\", \"message\": \"killed by signal\"}}\n";
     switch (sig)
     {
-    case SIGILL: text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGILL: illegal instruction (the binary uses an instruction this CPU lacks)\"}}\n"; break;
-    case SIGSEGV: text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGSEGV: invalid memory access inside NCNN (a layer missing from this build, or a malformed model)\"}}\n"; break;
-    case SIGBUS: text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGBUS: bus error\"}}\n"; break;
-    case SIGFPE: text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGFPE: arithmetic exception\"}}\n"; break;
-    case SIGABRT: text = "{\"schema\": \"edgebench-runner/2\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGABRT: aborted\"}}\n"; break;
+    case SIGILL: text = "{\"schema\": \"edgebench-runner/3\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGILL: illegal instruction (the binary uses an instruction this CPU lacks)\"}}\n"; break;
+    case SIGSEGV: text = "{\"schema\": \"edgebench-runner/3\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGSEGV: invalid memory access inside NCNN (a layer missing from this build, or a malformed model)\"}}\n"; break;
+    case SIGBUS: text = "{\"schema\": \"edgebench-runner/3\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGBUS: bus error\"}}\n"; break;
+    case SIGFPE: text = "{\"schema\": \"edgebench-runner/3\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGFPE: arithmetic exception\"}}\n"; break;
+    case SIGABRT: text = "{\"schema\": \"edgebench-runner/3\", \"error\": {\"kind\": \"signal\", \"message\": \"SIGABRT: aborted\"}}\n"; break;
     }
     ssize_t ignored = write(STDOUT_FILENO, text, strlen(text));
     (void)ignored;
@@ -164,12 +182,13 @@ struct Options
     int c = 0, h = 0, w = 0;  // 0 = take the shape from the param's Input layer
     unsigned int seed = 0;
     int threads = 1, powersave = 0, warmup = 3, loops = 20;
+    std::vector<int> cpus;  // --cpus; empty = chosen by --powersave
     double min_time_ms = 0;
     bool fp16 = true, bf16 = false, packing = true, output_values = false;
 };
 
 static const char* USAGE = "usage: edgebench-runner --param FILE [--bin FILE] [--shape C,H,W] [--input FILE | --seed N] "
-                           "[--input-blob NAME] [--output-blob NAME] [--threads N] [--powersave 0|1|2] [--warmup N] "
+                           "[--input-blob NAME] [--output-blob NAME] [--threads N] [--powersave 0|1|2 | --cpus N,N,...] [--warmup N] "
                            "[--loops N] [--min-time-ms X] [--fp16 on|off] [--bf16 on|off] [--packing on|off] "
                            "[--output-values] [--json]";
 
@@ -214,6 +233,22 @@ static Options parse_options(int argc, char** argv)
         else if (a == "--seed") o.seed = (unsigned int)parse_int(a, v, 0, 4294967295LL);
         else if (a == "--threads") o.threads = (int)parse_int(a, v, 1, 1024);
         else if (a == "--powersave") o.powersave = (int)parse_int(a, v, 0, 2);
+        else if (a == "--cpus")
+        {
+            std::string list = v;
+            size_t start = 0;
+            while (start <= list.size())
+            {
+                size_t comma = list.find(',', start);
+                std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                int cpu = (int)parse_int(a, item.c_str(), 0, CPU_SETSIZE - 1);
+                for (size_t k = 0; k < o.cpus.size(); k++)
+                    if (o.cpus[k] == cpu) fail("usage", std::string("--cpus names CPU ") + item + " twice");
+                o.cpus.push_back(cpu);
+                if (comma == std::string::npos) break;
+                start = comma + 1;
+            }
+        }
         else if (a == "--warmup") o.warmup = (int)parse_int(a, v, 0, 1000000);
         else if (a == "--loops") o.loops = (int)parse_int(a, v, 1, 1000000);
         else if (a == "--fp16") o.fp16 = parse_switch(a, v);
@@ -234,8 +269,7 @@ static Options parse_options(int argc, char** argv)
             fail("usage", "unknown option " + a + "; " + USAGE);
     }
     if (o.param.empty()) fail("usage", std::string("--param is required; ") + USAGE);
-    if (o.threads > 1 && !EB_OPENMP)
-        fail("usage", "--threads " + json_int(o.threads) + " needs an OpenMP build of NCNN; this runtime is single-threaded");
+    if (!o.cpus.empty() && o.powersave != 0) fail("usage", "--cpus and --powersave 1|2 both choose the cores: pass one");
     return o;
 }
 
@@ -392,6 +426,113 @@ public:
     }
 };
 
+// The cores the run may use (benchncnn's powersave groups, or --cpus), refused when empty; the main thread is
+// pinned to them before any parallel region, so the OpenMP threads it starts later inherit them.
+static std::vector<int> pin_cpus(const Options& o)
+{
+    const int count = ncnn::get_cpu_count();
+    ncnn::CpuSet mask;
+    if (o.cpus.empty())
+        mask = ncnn::get_cpu_thread_affinity_mask(o.powersave);
+    else
+    {
+        mask.disable_all();
+        for (size_t i = 0; i < o.cpus.size(); i++)
+        {
+            if (o.cpus[i] >= count)
+                fail("usage", "--cpus names CPU " + json_int(o.cpus[i]) + " but this board has " + json_int(count)
+                     + " (0-" + json_int(count - 1) + ")");
+            mask.enable(o.cpus[i]);
+        }
+    }
+    if (mask.num_enabled() == 0)
+        fail("usage", "--powersave " + json_int(o.powersave) + " selects no core: all " + json_int(count)
+             + " CPUs have the same max frequency, so there are no " + (o.powersave == 1 ? "little" : "big")
+             + " cores (use --powersave 0 or --cpus)");
+    if (sched_setaffinity(0, sizeof(mask.cpu_set), &mask.cpu_set) != 0)
+        fail("affinity", std::string("cannot pin to the chosen CPUs: ") + strerror(errno));
+    // NCNN's own record of the choice: on big.LITTLE aarch64 it picks the A53/A55 kernels by it.
+    if (o.powersave != 0 && ncnn::set_cpu_powersave(o.powersave) != 0)
+        fail("affinity", "--powersave " + json_int(o.powersave) + ": NCNN could not set its threads' affinity");
+    std::vector<int> used;
+    for (int i = 0; i < count; i++)
+        if (mask.is_enabled(i)) used.push_back(i);
+    return used;
+}
+
+#if EB_PROFILE
+// One layer's time in every timed iteration, in the order NCNN ran the layers.
+struct LayerTimes
+{
+    std::string type, name;
+    std::vector<double> ms;
+};
+
+// NCNN_BENCHMARK prints "<type> <name> <ms>ms | <shapes...>" to stderr for every layer it runs. glibc's stderr
+// is an ordinary variable (the glibc manual says so), so the timed loops point it at a memory stream and read
+// each iteration's lines back after it; a line of any other shape (an NCNN error) goes on to the real stderr.
+class LayerCapture
+{
+public:
+    LayerCapture()
+        : real_(stderr), buf_(0), len_(0), read_(0)
+    {
+        mem_ = open_memstream(&buf_, &len_);
+        if (!mem_) fail("profile", std::string("cannot capture NCNN's per-layer lines: ") + strerror(errno));
+        stderr = mem_;
+    }
+    ~LayerCapture()
+    {
+        stderr = real_;
+        fclose(mem_);
+        free(buf_);
+    }
+    // The lines printed since the last call, added to `layers` (timed iteration 0 fixes the list); an untimed
+    // inference (iteration -1) only passes its non-layer lines on.
+    void take(std::vector<LayerTimes>& layers, int iteration)
+    {
+        fflush(mem_);
+        std::string text(buf_ + read_, len_ - read_);
+        read_ = len_;
+        size_t at = 0, line_start = 0;
+        for (size_t i = 0; i < text.size(); i++)
+        {
+            if (text[i] != '\n') continue;
+            std::string line = text.substr(line_start, i - line_start);
+            line_start = i + 1;
+            char type[256], name[256];
+            double ms = 0;
+            if (sscanf(line.c_str(), "%255s %255s %lfms", type, name, &ms) != 3)
+            {
+                fprintf(real_, "%s\n", line.c_str());
+                continue;
+            }
+            if (iteration < 0) continue;
+            if (iteration == 0)
+            {
+                LayerTimes t;
+                t.type = type;
+                t.name = name;
+                layers.push_back(t);
+            }
+            else if (at >= layers.size() || layers[at].name != name)
+                fail("profile", std::string("timed iteration ") + json_int(iteration) + " ran layer '" + name
+                     + "' where the first ran " + (at < layers.size() ? "'" + layers[at].name + "'" : "nothing more"));
+            layers[at++].ms.push_back(ms);
+        }
+        if (iteration > 0 && at != layers.size())
+            fail("profile", "timed iteration " + json_int(iteration) + " ran " + json_int((long long)at) + " layers, the first "
+                 + json_int((long long)layers.size()));
+    }
+
+private:
+    FILE* real_;
+    char* buf_;
+    size_t len_, read_;
+    FILE* mem_;
+};
+#endif
+
 static double ms_since(std::chrono::steady_clock::time_point t0)
 {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -435,9 +576,7 @@ __attribute__((noinline)) static int run_benchmark(int argc, char** argv)
              + json_int(declared_c) + "," + json_int(declared_h) + "," + json_int(declared_w) + " declared by " + o.param);
     check_input_consumers(layers, o.input_blob, o, 0);
 
-    int powersave_ret = ncnn::set_cpu_powersave(o.powersave);
-    if (powersave_ret != 0 && o.powersave != 0)
-        fail("usage", "--powersave " + json_int(o.powersave) + " failed: this CPU has no big/little cores to choose from");
+    std::vector<int> used_cpus = pin_cpus(o);
 
     // Allocators are declared before the net so they outlive it.
     ncnn::UnlockedPoolAllocator blob_pool;
@@ -489,6 +628,9 @@ __attribute__((noinline)) static int run_benchmark(int argc, char** argv)
     for (int q = 0; q < o.c; q++)
         memcpy(in.channel(q), &data[(size_t)q * o.h * o.w], sizeof(float) * o.h * o.w);
 
+#if EB_PROFILE
+    LayerCapture* capture = new LayerCapture();
+#endif
     // First inference: timed on its own (it pays for lazy allocations); its output is the one reported.
     ncnn::Mat out;
     double first_ms;
@@ -512,6 +654,10 @@ __attribute__((noinline)) static int run_benchmark(int argc, char** argv)
 
     std::vector<double> samples;
     samples.reserve(o.loops);
+#if EB_PROFILE
+    std::vector<LayerTimes> layer_times;
+    capture->take(layer_times, -1);  // the first inference's and the warm-ups' lines
+#endif
     std::chrono::steady_clock::time_point section = std::chrono::steady_clock::now();
     for (int i = 0; i < o.loops || ms_since(section) < o.min_time_ms; i++)
     {
@@ -524,8 +670,25 @@ __attribute__((noinline)) static int run_benchmark(int argc, char** argv)
         double ms = ms_since(start);
         prctl(MARKER, MARK_END, i, 0, 0);
         samples.push_back(ms);
+#if EB_PROFILE
+        capture->take(layer_times, i);
+#endif
     }
     prctl(MARKER, MARK_DONE, (long)samples.size(), 0, 0);
+#if EB_PROFILE
+    delete capture;  // stderr is the real one again
+    std::string layers_json = "[";
+    for (size_t l = 0; l < layer_times.size(); l++)
+    {
+        layers_json += std::string(l ? ", " : "") + "{\"type\": " + json_str(layer_times[l].type) + ", \"name\": "
+                       + json_str(layer_times[l].name) + ", \"samples_ms\": [";
+        for (size_t k = 0; k < layer_times[l].ms.size(); k++) layers_json += (k ? ", " : "") + json_num(layer_times[l].ms[k]);
+        layers_json += "]}";
+    }
+    layers_json += "]";
+#else
+    std::string layers_json = "null";
+#endif
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -557,23 +720,27 @@ __attribute__((noinline)) static int run_benchmark(int argc, char** argv)
 
     std::string doc = std::string("{\"schema\": \"") + SCHEMA + "\", \"ncnn_version\": " + json_str(NCNN_VERSION_STRING);
     doc += ", \"build\": {\"arch\": " + json_str(EB_ARCH) + ", \"compiler\": " + json_str("gcc " __VERSION__)
-           + ", \"flags\": " + json_str(EB_FLAGS) + ", \"openmp\": " + json_bool(EB_OPENMP) + ", \"markers\": \"prctl\"}";
+           + ", \"flags\": " + json_str(EB_FLAGS) + ", \"openmp\": " + json_bool(EB_OPENMP) + ", \"profile\": " + json_bool(EB_PROFILE)
+           + ", \"markers\": \"prctl\"}";
     doc += ", \"settings\": {\"param\": " + json_str(o.param) + ", \"bin\": " + (o.bin.empty() ? "null" : json_str(o.bin))
            + ", \"shape\": [" + json_int(o.c) + ", " + json_int(o.h) + ", " + json_int(o.w) + "]"
            + ", \"input\": " + (o.input.empty() ? "null" : json_str(o.input)) + ", \"seed\": " + json_int(o.seed)
            + ", \"input_blob\": " + json_str(o.input_blob) + ", \"output_blob\": " + json_str(o.output_blob)
            + ", \"threads\": " + json_int(o.threads) + ", \"powersave\": " + json_int(o.powersave)
+           + ", \"cpus\": " + (o.cpus.empty() ? std::string("null") : json_int_list(o.cpus))
            + ", \"warmup\": " + json_int(o.warmup) + ", \"loops\": " + json_int(o.loops)
            + ", \"min_time_ms\": " + json_num(o.min_time_ms)
            + ", \"fp16_packed\": " + json_bool(net.opt.use_fp16_packed) + ", \"fp16_storage\": " + json_bool(net.opt.use_fp16_storage)
            + ", \"fp16_arithmetic\": " + json_bool(net.opt.use_fp16_arithmetic) + ", \"bf16_storage\": " + json_bool(net.opt.use_bf16_storage)
            + ", \"packing_layout\": " + json_bool(net.opt.use_packing_layout) + ", \"output_values\": " + json_bool(o.output_values) + "}";
     doc += ", \"cpu\": " + cpu_json();
+    doc += ", \"cpus_used\": " + json_int_list(used_cpus);
     doc += ", \"timed_region\": \"ex.input + ex.extract; extractor created before the timer\"";
     doc += ", \"load_ms\": {\"param\": " + json_num(load_param_ms) + ", \"model\": " + json_num(load_model_ms) + "}";
     doc += ", \"first_inference_ms\": " + json_num(first_ms) + ", \"samples_ms\": [";
     for (size_t i = 0; i < samples.size(); i++) doc += (i ? ", " : "") + json_num(samples[i]);
-    doc += "], \"peak_rss_kb\": " + json_int(ru.ru_maxrss);
+    doc += "], \"layers\": " + layers_json;
+    doc += ", \"peak_rss_kb\": " + json_int(ru.ru_maxrss);
     doc += ", \"output\": {\"blob\": " + json_str(o.output_blob) + ", \"shape\": [";
     for (size_t i = 0; i < shape.size(); i++) doc += (i ? ", " : "") + json_int(shape[i]);
     doc += "], \"checksum\": {\"sum\": " + json_num(sum) + ", \"abs_sum\": " + json_num(abs_sum) + ", \"l2\": " + json_num(sqrt(sq_sum)) + "}";
