@@ -8,6 +8,7 @@ it cannot map), so every layer type is checked against NCNN's registry here and 
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import shutil
 import signal
 import subprocess
@@ -57,17 +58,53 @@ def find_converter(name: str) -> Path:
     raise EdgebenchError(f"unknown converter '{name}'", hint=f"choose one of: {', '.join(CONVERTERS)}")
 
 
+class ConverterError(EdgebenchError):
+    """The converter failed; `evidence` (its log, a .param NCNN cannot load) is what to look at, and what the
+    export keeps with `<name>.failed/` (the scratch folder goes)."""
+
+    def __init__(self, message: str, evidence: Path, what: str = "its log"):
+        super().__init__(message, hint=f"{what}: {evidence}")
+        self.evidence = evidence
+        self.what = what
+
+
+# onnxruntime's words for the node it refused, as pnnx's shape inference passes them on:
+# In Node, ("TopK_1", TopK, "", -1) : ... Error Node(TopK_1) with schema(::TopK:11) has output size 1 not in ...
+_ORT_NODE = re.compile(r'In Node, \("([^"]*)", (\w+),')
+_ORT_WHY = re.compile(r"Error Node\([^)]*\) with schema\([^)]*\) (.*)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def failure_cause(log: Path) -> str | None:
+    """What a converter's log says went wrong: the node and op onnxruntime refused, else its last line."""
+    try:
+        lines = [_ANSI.sub("", ln).strip() for ln in log.read_text(errors="replace").splitlines()]
+    except OSError:
+        return None
+    lines = [ln for ln in lines if ln]
+    for line in reversed(lines):
+        node = _ORT_NODE.search(line)
+        if node:
+            why = _ORT_WHY.search(line)
+            return (f"node {node.group(1)} (op {node.group(2)}): "
+                    f"{why.group(1).rstrip('.') if why else line}")[:300]
+    return lines[-1][:300] if lines else None
+
+
 def _run(argv: list[str], cwd: Path, log: Path, timeout: float) -> None:
+    name = Path(argv[0]).name
     with open(log, "wb") as out:
         try:
             proc = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            raise EdgebenchError(f"{Path(argv[0]).name} ran past {timeout:.0f} s", hint=f"its log: {log}") from exc
-    if proc.returncode < 0:
-        raise EdgebenchError(f"{Path(argv[0]).name} was killed by {signal.Signals(-proc.returncode).name} "
-                             "(a converter crash: often an op it cannot map)", hint=f"its log: {log}")
-    if proc.returncode != 0:
-        raise EdgebenchError(f"{Path(argv[0]).name} failed with exit status {proc.returncode}", hint=f"its log: {log}")
+            raise ConverterError(f"{name} ran past {timeout:.0f} s", log) from exc
+    if proc.returncode == 0:
+        return
+    what = (f"was killed by {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+            else f"failed with exit status {proc.returncode}")
+    cause = failure_cause(log)
+    raise ConverterError(f"{name} {what}" + (f" at {cause}" if cause and cause.startswith("node ")
+                                             else f"; its last words: {cause}" if cause else ""), log)
 
 
 def unknown_layer_types(param: Path) -> list[str]:
@@ -98,9 +135,9 @@ def convert(onnx_path: Path, input_name: str, output_name: str, input_shape: lis
         in_blob, out_blob = input_name, output_name
         version = "legacy (from PATH)"
     if not param.is_file() or not weights.is_file():
-        raise EdgebenchError(f"{converter} exited 0 but wrote no .param/.bin", hint=f"its log: {log}")
+        raise ConverterError(f"{converter} exited 0 but wrote no .param/.bin", log)
     bad = unknown_layer_types(param)
     if bad:
-        raise EdgebenchError(f"{converter} produced layer types NCNN cannot load: {', '.join(bad)} "
-                             "(an op NCNN has no layer for)", hint=f"the converted param: {param}")
+        raise ConverterError(f"{converter} produced layer types NCNN cannot load: {', '.join(bad)} "
+                             "(an op NCNN has no layer for)", param, "the converted param")
     return Conversion(param, weights, in_blob, out_blob, log, converter, version)

@@ -13,6 +13,8 @@ from edgebench.models.spec import ModelSpec
 from edgebench.serde import from_dict, to_dict
 
 MANIFEST_NAME = "manifest.json"
+FAILED_SUFFIX = ".failed"  # <name>.failed/: what a failed export got to, the failing tool's log and FAILED_NOTE
+FAILED_NOTE = "error.txt"  # the error as the user saw it
 SCHEMA = 1
 
 

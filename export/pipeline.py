@@ -2,7 +2,7 @@
 
 The artifact is assembled in a staging folder and renamed into place only when every parity check passed, so
 a half-written or failed export never looks like a usable artifact. A failed one is kept under
-`<name>.failed/` for inspection.
+`<name>.failed/` for inspection: what it got to (ONNX, manifest), the failing tool's log and error.txt.
 """
 
 from __future__ import annotations
@@ -21,23 +21,26 @@ import torch
 
 from edgebench.errors import EdgebenchError
 from edgebench.export import host_inference as hi
-from edgebench.export.convert import convert
-from edgebench.export.manifest import MANIFEST_NAME, ArtifactManifest, Parity, TensorInfo
+from edgebench.export.convert import ConverterError, convert
+from edgebench.export.manifest import FAILED_NOTE, FAILED_SUFFIX, MANIFEST_NAME, ArtifactManifest, Parity, TensorInfo
 from edgebench.hashing import sha256_file
 from edgebench.export.parity import AS_TIMED, TIGHT, compare
 from edgebench.export.simplify import simplify, single_io, static_shape
 from edgebench.export.source import ExportSource, load_onnx
+from edgebench.export.to_onnx import LOG_NAME as TORCH_LOG
+from edgebench.export import OPSET
 from edgebench.export.to_onnx import export_onnx
 from edgebench.ncnn_tools.seeded_input import seeded_input
 
 ARTIFACT_FILES = ("model.onnx", "model.param", "model.bin")
+_FAILED_MARKERS = (MANIFEST_NAME, FAILED_NOTE)  # a failed export that got as far as parity has its manifest
 
 
 class ParityError(EdgebenchError):
     """Raised when an arrow's outputs disagree past its limit; carries the figures."""
 
-    def __init__(self, message: str, hint: str, parity: list[Parity]):
-        super().__init__(message, hint)
+    def __init__(self, message: str, parity: list[Parity]):
+        super().__init__(message)
         self.parity = parity
 
 
@@ -48,56 +51,66 @@ def tool_versions() -> dict[str, str]:
 
 
 def export_artifact(source: ExportSource, out_root: Path, converter: str = "pnnx", force: bool = False,
-                    seed: int = 0, on_stage: Callable[[str], None] = lambda s: None) -> tuple[ArtifactManifest, Path]:
+                    seed: int = 0, on_stage: Callable[[str], None] = lambda s: None,
+                    opset: int = OPSET) -> tuple[ArtifactManifest, Path]:
     out_root = Path(out_root)
     final = out_root / source.name
-    failed = out_root / f"{source.name}.failed"
+    failed = out_root / f"{source.name}{FAILED_SUFFIX}"
     if final.exists() and not force:
         raise EdgebenchError(f"{final} already exists", hint="pass --force to replace it")
-    for old in (final, failed):  # --force replaces artifacts, never a folder that is something else
-        _refuse_non_artifact(old)
+    for old, markers in ((final, (MANIFEST_NAME,)), (failed, _FAILED_MARKERS)):
+        _refuse_non_artifact(old, markers)  # --force replaces artifacts, never a folder that is something else
     out_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{source.name}.", dir=out_root))
     try:
-        manifest = _build(source, staging, converter, seed, on_stage)
-    except ParityError:
-        _replace(staging, failed)
+        manifest = _build(source, staging, converter, seed, on_stage, opset, failed)
+    except EdgebenchError as exc:
+        if not any(staging.iterdir()):  # failed before writing anything (a factory that raised): nothing to keep
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        (staging / FAILED_NOTE).write_text(f"{exc}\n")
+        _replace(staging, failed, _FAILED_MARKERS)
+        if str(failed) not in (exc.hint or ""):
+            kept = f"files kept in {failed}"
+            exc.hint = f"{exc.hint}; {kept}" if exc.hint else kept
         raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _replace(staging, final)
+    _replace(staging, final, (MANIFEST_NAME,))
     shutil.rmtree(failed, ignore_errors=True)
     return manifest, final
 
 
-def _refuse_non_artifact(path: Path) -> None:
-    if path.is_symlink() or (path.exists() and not (path / MANIFEST_NAME).is_file()):
-        raise EdgebenchError(f"{path} exists and is not an artifact folder (no {MANIFEST_NAME}); refusing to "
-                             "replace it", hint="pick another --name or --out, or move that folder aside")
+def _refuse_non_artifact(path: Path, markers: tuple[str, ...]) -> None:
+    if path.is_symlink() or (path.exists() and not any((path / m).is_file() for m in markers)):
+        raise EdgebenchError(f"{path} exists and is not an artifact folder (no {' or '.join(markers)}); refusing "
+                             "to replace it", hint="pick another --name or --out, or move that folder aside")
 
 
-def _replace(src: Path, dst: Path) -> None:
+def _replace(src: Path, dst: Path, markers: tuple[str, ...]) -> None:
     """Put `src` at `dst`; an artifact already there is renamed aside first and removed only after."""
     if not dst.exists():
         src.rename(dst)
         return
-    _refuse_non_artifact(dst)
+    _refuse_non_artifact(dst, markers)
     aside = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=dst.parent))
     dst.rename(aside / dst.name)
     src.rename(dst)
     shutil.rmtree(aside)
 
 
-def _build(source: ExportSource, folder: Path, converter: str, seed: int,
-           on_stage: Callable[[str], None]) -> ArtifactManifest:
+def _build(source: ExportSource, folder: Path, converter: str, seed: int, on_stage: Callable[[str], None],
+           opset: int, failed: Path) -> ArtifactManifest:
     parity: list[Parity] = []
     if source.build is not None:
-        on_stage("torch -> ONNX")
+        on_stage(f"torch -> ONNX (opset {opset})")
         module = source.build()
         x = seeded_input(tuple(source.input_shape), seed)
         reference, ref_name = hi.run_torch(module, x), "torch"
-        raw = export_onnx(module, source.input_shape)
+        torch_log = folder / TORCH_LOG
+        raw = export_onnx(module, source.input_shape, opset=opset, log=torch_log)
+        torch_log.unlink()  # kept only with a failure, for what torch said then
     else:
         on_stage("loading ONNX")
         raw = load_onnx(source.onnx_path)
@@ -121,12 +134,10 @@ def _build(source: ExportSource, folder: Path, converter: str, seed: int,
     with tempfile.TemporaryDirectory(prefix="edgebench-convert-") as scratch:
         try:
             conv = convert(onnx_path, inp.name, out.name, shape, Path(scratch), converter)
-        except EdgebenchError as exc:
-            log = Path(scratch) / f"{converter}.log"
-            if log.exists():
-                kept = folder.parent / f"{source.name}.{converter}.log"
-                shutil.copyfile(log, kept)
-                exc.hint = f"its log: {kept}"
+        except ConverterError as exc:
+            if exc.evidence.is_file():  # the scratch folder goes: keep what to look at with the rest
+                shutil.copyfile(exc.evidence, folder / exc.evidence.name)
+                exc.hint = f"{exc.what}: {failed / exc.evidence.name}"
             raise
         shutil.copyfile(conv.param, folder / "model.param")
         shutil.copyfile(conv.bin, folder / "model.bin")
@@ -158,6 +169,5 @@ def _build(source: ExportSource, folder: Path, converter: str, seed: int,
         worst = failures[0]
         raise ParityError(
             f"{source.name}: parity failed at '{worst.stage}': cosine {worst.cosine:.6f}, SQNR {worst.sqnr_db:.1f} dB, "
-            f"max abs {worst.max_abs:.3g} (limit: {worst.limit})",
-            hint=f"files kept for inspection in {folder.parent / (source.name + '.failed')}", parity=parity)
+            f"max abs {worst.max_abs:.3g} (limit: {worst.limit})", parity)
     return manifest

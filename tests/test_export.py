@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
-from edgebench.export.convert import find_converter
+from edgebench.export.convert import failure_cause, find_converter
 from edgebench.export.manifest import load_manifest
 from edgebench.export.source import parse_shape, resolve_source
 from edgebench.export.to_onnx import export_onnx
@@ -134,6 +134,12 @@ def test_factory_export_end_to_end(tmp_path):
     # pnnx's side files stay in its scratch folder
     assert not list(out.glob("*.pnnx*")) and not list(folder.glob("*pnnx*"))
 
+    [listed] = json.loads(cli("artifacts", "--artifacts", str(out), "--json").stdout)
+    assert (listed["status"], listed["manifest"]["macs"], listed["manifest"]["source"]) == (
+        "ok", m.macs, "factory:tiny_factories:small_cnn")
+    table = cli("artifacts", "--artifacts", str(out)).stdout
+    assert "mynet" in table and f"{m.macs / 1e6:.1f}" in table and "4 arrows pass" in table
+
     again = cli("export", "tiny_factories:small_cnn", "--input-shape", "1,3,32,32", "--name", "mynet", "--out", str(out))
     assert again.exit_code == 2 and "already exists" in again.stderr and "--force" in again.stderr
     forced = cli("export", "tiny_factories:small_cnn", "--input-shape", "1,3,32,32", "--name", "mynet", "--out",
@@ -162,12 +168,54 @@ def test_op_ncnn_cannot_take_is_named(tmp_path):
 
 
 @pytest.mark.slow
-def test_converter_crash_is_reported_with_its_log(tmp_path):
+def test_converter_crash_names_the_node_and_keeps_its_files(tmp_path):
     r = cli("export", "tiny_factories:topk_net", "--input-shape", "1,3,8,8", "--out", str(tmp_path))
     assert r.exit_code == 2 and "Traceback" not in r.output
-    assert "pnnx was killed by SIGSEGV" in r.stderr
-    log = tmp_path / "topk_net.pnnx.log"
-    assert log.is_file() and str(log) in r.stderr
+    # the log's last line names the node onnxruntime refused inside pnnx; the message says it
+    assert "pnnx was killed by SIGSEGV at node TopK_1 (op TopK): has output size 1 not in range" in r.stderr
+    failed = tmp_path / "topk_net.failed"
+    assert sorted(p.name for p in failed.iterdir()) == ["error.txt", "model.onnx", "pnnx.log"]
+    assert f"its log: {failed / 'pnnx.log'}" in r.stderr
+    assert "TopK_1" in (failed / "error.txt").read_text()
+    listed = json.loads(cli("artifacts", "--artifacts", str(tmp_path), "--json").stdout)
+    assert [(a["name"], a["status"][:36], a["manifest"]) for a in listed] == [
+        ("topk_net", "failed: pnnx was killed by SIGSEGV a", None)]
+
+
+def test_failure_cause_from_a_converter_log(tmp_path):
+    log = tmp_path / "pnnx.log"
+    log.write_text("fold_constants ...  0.00ms\nshape_inference ... \x1b[0;93mwarning\x1b[m\nort CreateSession failed "
+                   'This is an invalid model. In Node, ("TopK_1", TopK, "", -1) : ("pnnx_0": tensor(float),) -> '
+                   '("out0",) , Error Node(TopK_1) with schema(::TopK:11) has output size 1 not in range [min=2, max=2].\n')
+    assert failure_cause(log) == "node TopK_1 (op TopK): has output size 1 not in range [min=2, max=2]"
+    log.write_text("pass_level2 ...\nsome other complaint\n\n")
+    assert failure_cause(log) == "some other complaint"
+    log.write_text("")
+    assert failure_cause(log) is None
+
+
+def test_an_op_that_needs_another_opset_says_which_and_keeps_torch_out_of_the_terminal(tmp_path, capfd):
+    r = cli("export", "tiny_factories:grid_sample_net", "--input-shape", "1,3,8,8", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "torch.onnx.export (opset 13) failed: UnsupportedOperatorError" in r.stderr
+    assert "pass --opset 16" in r.stderr
+    native = capfd.readouterr()  # what torch wrote past Python, on file descriptors 1 and 2
+    assert "Torch IR graph" not in native.err + native.out + r.output
+    failed = tmp_path / "grid_sample_net.failed"
+    assert "Torch IR graph at exception" in (failed / "torch-onnx.log").read_text()
+    assert "pass --opset 16" in (failed / "error.txt").read_text()
+    listed = json.loads(cli("artifacts", "--artifacts", str(tmp_path), "--json").stdout)
+    assert listed[0]["name"] == "grid_sample_net" and listed[0]["status"].startswith("failed: torch.onnx.export")
+
+
+@pytest.mark.slow
+def test_opset_is_passed_to_torch(tmp_path):
+    args = ("export", "tiny_factories:grid_sample_net", "--input-shape", "1,3,8,8", "--out", str(tmp_path))
+    assert cli(*args).exit_code == 2 and (tmp_path / "grid_sample_net.failed" / "error.txt").is_file()
+    r = cli(*args, "--opset", "16")
+    assert r.exit_code == 0, r.stderr
+    assert onnx.load(str(tmp_path / "grid_sample_net" / "model.onnx")).opset_import[0].version == 16
+    assert not (tmp_path / "grid_sample_net.failed").exists()  # the earlier failure's folder goes with success
 
 
 # -- names and --force never reach outside the artifact folder (issue 15, row 1) --------------------------------

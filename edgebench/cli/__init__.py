@@ -33,8 +33,9 @@ def main() -> None:
 
     \b
     Examples:
-      edgebench models                       # the model zoo with counted vs paper MFLOPs
+      edgebench models                       # the model zoo: counted MACs beside the papers' "MFLOPs"
       edgebench export fd_mobilenet          # torch -> ONNX -> NCNN, parity checked at every arrow
+      edgebench artifacts                    # what is exported (yours too): MACs, params, parity, source
       edgebench build --arch armv7           # cross-build NCNN + the runner for a Cortex-A9
       edgebench run --device imx6            # the emulated i.MX6: export, build, deploy over SSH, run
     """
@@ -43,5 +44,5 @@ def main() -> None:
 # Each sub-command module registers its commands on `main` when imported; they import their heavy
 # dependencies (torch, matplotlib) inside the commands so that `edgebench --help` stays fast.
 from edgebench.cli import (  # noqa: E402,F401
-    build_cmd, check_cmd, devices_cmd, export_cmd, models_cmd, reproduce_cmd, results_cmd, run_cmd,
+    artifacts_cmd, build_cmd, check_cmd, devices_cmd, export_cmd, models_cmd, reproduce_cmd, results_cmd, run_cmd,
 )

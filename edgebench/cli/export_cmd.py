@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
-
 from edgebench.cli import main
-from edgebench.console import err, out, print_json, progress
+from edgebench.console import err, print_json, progress, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.export.convert import CONVERTERS
+from edgebench.export import OPSET
 from edgebench.export.manifest import ArtifactManifest
+from edgebench.report.cells import MACS_HEADER, MACS_NOTE
+from edgebench.report.layout import Column, Row, print_table
 from edgebench.serde import to_dict
 
 
@@ -24,21 +25,26 @@ from edgebench.serde import to_dict
               help="pnnx (pip wheel; NCNN's replacement for onnx2ncnn) or a legacy onnx2ncnn on PATH.")
 @click.option("--input-shape", help="N,C,H,W for a factory or a dynamic-shape ONNX file, e.g. 1,3,160,160.")
 @click.option("--name", help="Artifact name for a factory or ONNX file (default: the callable's / file's name).")
+@click.option("--opset", type=click.IntRange(7, 21), default=OPSET, show_default=True,
+              help="ONNX opset torch exports (factories and the zoo); when an op needs a newer one, the error says "
+                   "which.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights (zoo) and the parity input.")
 @click.option("--force", is_flag=True, help="Replace artifact folders that already exist.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON on stdout.")
-def export_cmd(targets, suite, out_dir, converter, input_shape, name, seed, force, as_json):
+def export_cmd(targets, suite, out_dir, converter, input_shape, name, opset, seed, force, as_json):
     """Export models: PyTorch -> ONNX -> onnxsim -> NCNN, with parity checked at every arrow.
 
     TARGETS are zoo names (a bare family name picks its default variant), `module:callable` factories
     returning a torch.nn.Module, or ONNX files. Each lands in OUT/<name>/ with model.onnx, model.param,
-    model.bin and manifest.json.
+    model.bin and manifest.json; a failed one in OUT/<name>.failed/ with what it got to, the failing
+    tool's log and error.txt. `edgebench artifacts` lists what OUT holds.
 
     \b
     Examples:
       edgebench export fd_mobilenet
       edgebench export --suite paper
       edgebench export my_pkg.nets:build_net --input-shape 1,3,160,160 --name mynet
+      edgebench export my_pkg.nets:build_net --input-shape 1,3,64,64 --opset 16
       edgebench export path/to/model.onnx
     """
     # Imported here: torch/onnx take seconds to import and other commands do not need them.
@@ -64,7 +70,7 @@ def export_cmd(targets, suite, out_dir, converter, input_shape, name, seed, forc
         for src in sources:
             stage = lambda s, n=src.name: bar.update(task, description=f"{n}: {s}")  # noqa: E731
             try:
-                done.append(export_artifact(src, out_dir, converter, force, seed, on_stage=stage))
+                done.append(export_artifact(src, out_dir, converter, force, seed, on_stage=stage, opset=opset))
             except EdgebenchError as exc:
                 if len(sources) == 1:
                     raise
@@ -75,20 +81,21 @@ def export_cmd(targets, suite, out_dir, converter, input_shape, name, seed, forc
 
     if as_json:
         print_json([{**to_dict(m), "folder": str(folder)} for m, folder in done])
-    else:
-        out.print(_table(done))
+    elif done:
+        _print_table(done)
     if failures:
         raise EdgebenchError(f"{len(failures)} of {len(sources)} exports failed: {', '.join(n for n, _ in failures)}")
 
 
-def _table(done: list[tuple[ArtifactManifest, Path]]) -> Table:
+def _print_table(done: list[tuple[ArtifactManifest, Path]]) -> None:
     folders = sorted({str(folder.parent) for _, folder in done})
-    table = Table(title="Exported artifacts", caption=f"in {', '.join(folders)}")
-    table.add_column("model", no_wrap=True)
-    for col in ("MFLOPs", "paper", "params (M)", "worst cosine", "worst SQNR dB"):
-        table.add_column(col, justify="right")
-    for m, _ in done:
-        table.add_row(m.name, f"{m.macs / 1e6:.1f}", f"{m.paper_mflops:g}" if m.paper_mflops else "-",
-                      f"{m.params / 1e6:.2f}", f"{min(p.cosine for p in m.parity):.6f}",
-                      f"{min(p.sqnr_db for p in m.parity):.1f}")
-    return table
+    columns = (Column("model"), Column(MACS_HEADER, numeric=True), Column("paper MFLOPs", 1, numeric=True),
+               Column("params M", numeric=True), Column("worst cosine", 2, numeric=True),
+               Column("worst SQNR dB", 2, numeric=True))
+    rows = [Row((m.name, f"{m.macs / 1e6:.1f}", f"{m.paper_mflops:g}" if m.paper_mflops else "–",
+                 f"{m.params / 1e6:.2f}", f"{min(p.cosine for p in m.parity):.6f}",
+                 f"{min(p.sqnr_db for p in m.parity):.1f}")) for m, _ in done]
+    console = stdout_console()
+    print_table(console, columns, rows, title=f"Exported artifacts in {', '.join(folders)}",
+                notes=[MACS_NOTE] if any(m.paper_mflops for m, _ in done) else [],
+                wide=not console.is_terminal, wide_hint="`edgebench artifacts --wide` shows every column")

@@ -48,3 +48,15 @@ def not_a_module():
 
 def raises():
     raise RuntimeError("factory exploded")
+
+
+class _GridSample(torch.nn.Module):
+    """grid_sample: torch exports it from opset 16 only."""
+
+    def forward(self, x):
+        grid = torch.zeros(x.shape[0], x.shape[2], x.shape[3], 2)
+        return torch.nn.functional.grid_sample(x, grid, align_corners=False)
+
+
+def grid_sample_net() -> torch.nn.Module:
+    return _GridSample()
