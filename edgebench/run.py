@@ -183,7 +183,7 @@ class Session:
             prepared.append(Prepared(manifest, folder, f"models/{manifest.digest[:16]}"))
 
         self.on_stage(f"runtime for {device.arch}")
-        runtime = build_runtime(device.arch, progress=False)
+        runtime = build_runtime(device.arch)  # a first build says so and shows its stages (nested bars)
         self.runtime = runtime
         if req.resume_run:
             done, self._new_run = self._resumable(req.resume_run, prepared), None
@@ -205,7 +205,7 @@ class Session:
         profiler = None
         if req.per_layer and not counting:
             self.on_stage(f"profiling runtime for {device.arch}")
-            self.profile_runtime = build_runtime(device.arch, profile=True, progress=False)
+            self.profile_runtime = build_runtime(device.arch, profile=True)
             profiler = f"runtime/{self.profile_runtime.key[:16]}/edgebench-runner"
             common[profiler] = self.profile_runtime.runner
         if counting:

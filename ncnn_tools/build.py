@@ -292,6 +292,9 @@ def _build(spec: ArchSpec, keys: _Keys, profile: bool, entry: Path, force: bool,
     staging = Path(tempfile.mkdtemp(prefix=entry.name + ".", suffix=".tmp", dir=_runtimes_dir()))
     try:
         with _progress(progress) as bar:
+            if bar is not None:  # said before minutes of compiling (a bar per stage follows)
+                bar.console.print(f"building the NCNN runtime for {spec.name}: a few minutes the first time, "
+                                  "cached after")
             stages = _Stages(bar, spec.name, staging)
             options = _ncnn_options(spec, profile)
             prefix = _build_library(spec, keys.library, options, stages, jobs, force)
