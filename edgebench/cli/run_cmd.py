@@ -143,14 +143,15 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
         def show(result: RunResult) -> None:
             if result.status == "ok":
                 med = sorted(result.samples_ms)[len(result.samples_ms) // 2]
-                parts = [f"median {med:.1f} ms" + (" (emulated wall time)" if result.board.emulated else "")]
-                if result.counters:
-                    parts.append(f"{result.counters[-1].instructions / 1e6:.1f} M instructions/iteration")
-                if result.modeled is not None:
+                parts = []
+                if result.modeled is not None:  # on an emulated board the figure that means something: first
                     m = result.modeled
                     span = (f" ({m.level:.0%}: {m.low_ms:.1f}–{m.high_ms:.1f})" if m.low_ms is not None
                             else " (no interval)")
-                    parts.append(f"modeled {m.ms:.1f} ms{span} on {device.cpu} @ {device.clock_mhz} MHz")
+                    parts.append(f"modeled {m.ms:.1f} ms{span} on {m.cpu} @ {m.clock_mhz:g} MHz")
+                if result.counters:
+                    parts.append(f"{result.counters[-1].instructions / 1e6:.1f} M instructions/iteration")
+                parts.append(f"QEMU wall time {med:.1f} ms" if result.board.emulated else f"median {med:.1f} ms")
                 err.print(f"[green]✓[/green] {result.model}: " + ", ".join(parts))
                 if result.layer_profile is not None:
                     p = result.layer_profile
