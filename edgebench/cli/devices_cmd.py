@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import click
-from rich.table import Table
 
 from edgebench.cli import main
 from edgebench.cli.options import DEVICES_OPTION
-from edgebench.console import err, out, print_json
+from edgebench.console import err, out, print_json, stdout_console
+from edgebench.report.layout import Column, Row, print_table
 from edgebench.devices import Device, get_device, load_devices
 from edgebench.errors import EdgebenchError
 from edgebench.serde import to_dict
@@ -88,15 +88,17 @@ def devices_cmd(ctx: click.Context, devices_file, timeout, as_json):
     if as_json:
         print_json([to_dict(r) for r in rows])
         return
-    table = Table(title="Devices")
-    for col in ("name", "arch", "cpu", "cores", "clock", "kind", "status", "detail"):
-        table.add_column(col, justify="right" if col in ("cores", "clock") else "left")
+    columns = (Column("name"), Column("arch", 2), Column("cpu"), Column("cores", 3, numeric=True),
+               Column("clock", 1, numeric=True), Column("kind", 2), Column("status"))
     colour = {"up": "green", "reachable": "green", "down": "yellow", "unreachable": "red"}
-    for r in rows:
-        status = f"{r.status} ({r.problem})" if r.problem else r.status
-        table.add_row(r.name, r.arch, r.cpu, str(r.cores), f"{r.clock_mhz} MHz", r.kind,
-                      f"[{colour[r.status]}]{status}[/]", r.detail + (f"\n{r.hint}" if r.hint else ""))
-    out.print(table)
+    # where a target listens, why a board is unreachable and what to check: under the row, however long
+    table_rows = [Row((r.name, r.arch, r.cpu, str(r.cores), f"{r.clock_mhz} MHz", r.kind,
+                       f"{r.status} ({r.problem})" if r.problem else r.status),
+                      (r.detail, *([f"hint: {r.hint}"] if r.hint else ())), note_style=colour[r.status])
+                  for r in rows]
+    console = stdout_console()
+    print_table(console, columns, table_rows, title="Devices", wide=not console.is_terminal,
+                wide_hint="a wider terminal shows every column")
 
 
 @devices_cmd.command("trust")

@@ -6,19 +6,16 @@ import fnmatch
 from dataclasses import dataclass
 
 import click
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from edgebench.cli import main
-from edgebench.console import err, out, print_json, progress
+from edgebench.console import err, print_json, progress, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.models.spec import ModelSpec
+from edgebench.report.cells import MACS_HEADER, MACS_NOTE
+from edgebench.report.layout import Column, Row, print_table
 from edgebench.serde import to_dict
 
 MATCH_TOLERANCE_PCT = 3.0  # a count within this of the paper's figure matches it (issue 4)
-TABLE_WIDTH = 130  # when stdout is not a terminal
 
 
 @dataclass
@@ -66,17 +63,16 @@ def _fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def _table(rows: list[ZooRow]) -> tuple[Table, list[str]]:
-    defaults = ", ".join(f"{r.default_for} → {r.spec.name}" for r in rows if r.default_for)
-    table = Table(title="edgebench model zoo: MFLOPs = multiply-adds counted from the exported ONNX graph",
-                  caption=f"★ default variant, what a bare family name resolves to: {defaults}" if defaults else None,
-                  title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for header, justify in (("name", "left"), ("family", "left"), ("width", "right"), ("g", "right"),
-                            ("input", "right"), ("MFLOPs", "right"), ("paper", "right"), ("Δ%", "right"),
-                            ("params M", "right"), ("paper", "right"), ("top-1", "right"), ("budget", "right"),
-                            ("note", "left")):
-        table.add_column(header, justify=justify, no_wrap=True, min_width=len(header))
+_COLUMNS = (Column("name"), Column("family", 3), Column("width", 4, numeric=True), Column("g", 4, numeric=True),
+            Column("input", 2, numeric=True), Column(MACS_HEADER, numeric=True),
+            Column("paper MFLOPs", numeric=True), Column("Δ%", numeric=True), Column("params M", 1, numeric=True),
+            Column("paper params", 2, numeric=True), Column("top-1", 3, numeric=True),
+            Column("budget", 4, numeric=True), Column("note", 1))
+
+
+def _rows(rows: list[ZooRow]) -> tuple[list[Row], list[str]]:
     notes: list[str] = []
+    out = []
     for row in rows:
         spec, paper = row.spec, row.spec.paper
         refs = []
@@ -86,25 +82,29 @@ def _table(rows: list[ZooRow]) -> tuple[Table, list[str]]:
                     notes.append(text)
                 refs.append(str(notes.index(text) + 1))
         delta = _fmt(row.mflops_delta_pct, "+.1f")
-        if row.matches_paper is False:
-            delta = f"[yellow]{delta}![/]" if paper.mismatch else f"[bold red]{delta}✗[/]"  # ! = see its note
-        table.add_row(spec.name, f"{spec.family} ★" if row.default_for else spec.family, f"{spec.width:g}",
-                      _fmt(spec.groups, "d"), str(spec.input_size), f"{row.macs / 1e6:.1f}", _fmt(paper.mflops, "g"),
-                      delta, f"{row.params / 1e6:.2f}", _fmt(paper.params_m, "g"), _fmt(paper.top1, ".1f"),
-                      _fmt(spec.budget_mflops, "d"), ",".join(refs))
-    return table, notes
+        style = None
+        if row.matches_paper is False:  # "!" = a documented mismatch (see its note), "✗" = a zoo definition broke
+            delta, style = (f"{delta}!", "yellow") if paper.mismatch else (f"{delta}✗", "bold red")
+        out.append(Row((spec.name, f"{spec.family} ★" if row.default_for else spec.family, f"{spec.width:g}",
+                        _fmt(spec.groups, "d"), str(spec.input_size), f"{row.macs / 1e6:.1f}", _fmt(paper.mflops, "g"),
+                        delta, f"{row.params / 1e6:.2f}", _fmt(paper.params_m, "g"), _fmt(paper.top1, ".1f"),
+                        _fmt(spec.budget_mflops, "d"), ",".join(refs)), style=style))
+    return out, notes
 
 
 @main.command("models")
 @click.argument("pattern", required=False)
 @click.option("--suite", help="Only this suite's models, e.g. 'paper' (the FD-MobileNet latency table's nine).")
+@click.option("--wide", is_flag=True, help="Every column, however wide (default: the columns that fit the terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON on stdout.")
-def models_cmd(pattern: str | None, suite: str | None, as_json: bool) -> None:
-    """List the model zoo: counted MFLOPs (multiply-adds) and params next to the papers' figures.
+def models_cmd(pattern: str | None, suite: str | None, wide: bool, as_json: bool) -> None:
+    """List the model zoo: multiply-adds (MACs) and params counted from each variant's graph, next to the
+    papers' figures. The papers (FD-MobileNet, MobileNet, ShuffleNet) count multiply-adds and call them
+    "MFLOPs": their "140 MFLOPs" is 140 M MACs here; edgebench says MACs everywhere.
 
     PATTERN filters variant names: a plain word matches anywhere ("shufflenet", "0.5x"), a glob matches the
     whole name. ★ marks the variant a bare family name resolves to (`edgebench export fd_mobilenet`); "!" on a
-    Δ% marks a documented mismatch with the paper (see its note).
+    Δ% marks a documented mismatch with the paper (see its note). Your own exports: `edgebench artifacts`.
     Counting exports each variant to ONNX once; counts are cached under the edgebench cache dir
     (EDGEBENCH_CACHE moves it) and recounted when the zoo's code changes.
 
@@ -125,12 +125,14 @@ def models_cmd(pattern: str | None, suite: str | None, as_json: bool) -> None:
     if as_json:
         print_json([to_dict(r) for r in rows])
         return
-    table, notes = _table(rows)
-    # Piped output is not squeezed into 80 columns (rich's guess without a terminal).
-    console = out if out.is_terminal else Console(width=TABLE_WIDTH)
-    console.print(table)
-    for i, text in enumerate(notes, 1):
-        console.print(f"[{i}] {escape(text)}", highlight=False)
+    table_rows, notes = _rows(rows)
+    defaults = ", ".join(f"{r.default_for} → {r.spec.name}" for r in rows if r.default_for)
+    console = stdout_console()
+    print_table(console, _COLUMNS, table_rows, title="edgebench model zoo", wide=wide or not console.is_terminal,
+                notes=[MACS_NOTE, *([f"★ default variant, what a bare family name resolves to: {defaults}"]
+                                    if defaults else []),
+                       *(f"[{i}] {text}" for i, text in enumerate(notes, 1))],
+                wide_hint="`edgebench models --wide` shows every column")
     documented = [r.spec.name for r in rows if r.matches_paper is False and r.spec.paper.mismatch]
     broken = [r.spec.name for r in rows if r.matches_paper is False and not r.spec.paper.mismatch]
     if documented:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from edgebench.cli import main
 from edgebench.cli.stored_runs import FIRST_RUN_HINT, STORE_OPTION, existing_store, load_run
@@ -14,6 +13,7 @@ from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.report.markdown import to_markdown
 from edgebench.report.model import build_report
+from edgebench.report.layout import Column, Row, print_table
 from edgebench.report.paper import has_paper_models
 from edgebench.report.rows import BASIS_LABELS
 from edgebench.report.table import render_table
@@ -47,16 +47,16 @@ def results_cmd(limit, device, store_path, as_json):
         where = store_path or default_store_path()
         err.print(f"no runs stored{f' for device {device}' if device else ''} in {where} yet; {FIRST_RUN_HINT}")
         return
-    table = Table(title=f"Runs in {store_path or default_store_path()}", title_justify="left")
-    for header in ("Run", "Started (UTC)", "Device", "Models", "Ok", "Failed", "Measured", "Emulated", "Modeled"):
-        table.add_column(header, justify="left" if header in ("Run", "Started (UTC)", "Device") else "right")
-    for r in runs:
-        table.add_row(r.id, r.started, r.device, str(r.models), str(r.ok), str(r.failed) if r.failed else "–",
-                      str(r.measured), str(r.emulated), str(r.modeled))
-    table.caption = ("Measured: timed on a real board. Emulated: QEMU wall time. Modeled: predicted from counters. "
-                     "Show one: edgebench report RUN_ID")
-    table.caption_justify = "left"
-    stdout_console().print(table)
+    columns = (Column("Run"), Column("Started (UTC)", 2), Column("Device"), Column("Models", numeric=True),
+               Column("Ok", 1, numeric=True), Column("Failed", numeric=True), Column("Measured", 1, numeric=True),
+               Column("Emulated", 1, numeric=True), Column("Modeled", numeric=True))
+    rows = [Row((r.id, r.started, r.device, str(r.models), str(r.ok), str(r.failed) if r.failed else "–",
+                 str(r.measured), str(r.emulated), str(r.modeled))) for r in runs]
+    console = stdout_console()
+    print_table(console, columns, rows, title=f"Runs in {store_path or default_store_path()}",
+                notes=["Measured: timed on a real board. Emulated: QEMU wall time. Modeled: predicted from exact "
+                       "counts. Show one: edgebench report RUN_ID"],
+                wide=not console.is_terminal, wide_hint="a wider terminal shows every column")
 
 
 @main.command("report")
