@@ -33,7 +33,7 @@ def build_bare_loop(ncnn_prefix: Path, key: str) -> Path:
         return exe
     exe.parent.mkdir(parents=True, exist_ok=True)
     cmd = ["g++", "-O3", "-DNDEBUG", "-std=c++11", str(BARE_SOURCE), "-I", str(ncnn_prefix / "include" / "ncnn"),
-           str(ncnn_prefix / "lib" / "libncnn.a"), "-static", "-pthread", "-o", str(exe)]
+           str(ncnn_prefix / "lib" / "libncnn.a"), "-static", "-fopenmp", "-o", str(exe)]  # libncnn is built with OpenMP
     subprocess.run(cmd, check=True)
     return exe
 

@@ -18,7 +18,8 @@ from edgebench.latency_model import CpuConstants
 from edgebench.layer_breakdown import breakdown
 from edgebench.result import LayerTime, RunResult
 
-PROFILE = "profile"  # times measured by the profiling runtime
+PROFILE = "profile"  # times measured by the profiling runtime on a board
+EMULATED_PROFILE = "emulated profile"  # the same under qemu-user: QEMU's wall time, never the board's
 COUNTS = "counts"  # modeled cycles from exact counts
 
 
@@ -34,7 +35,7 @@ class TypeShare:
 class LayerTable:
     model: str
     device: str
-    source: str  # PROFILE or COUNTS
+    source: str  # PROFILE, EMULATED_PROFILE or COUNTS
     note: str  # what the shares are of (and, for a profile, its overhead)
     layers: tuple[LayerTime, ...]  # PROFILE: every layer in the order NCNN ran them; COUNTS: none
     types: tuple[TypeShare, ...]  # largest share first
@@ -50,7 +51,8 @@ def _profile_table(r: RunResult) -> LayerTable:
     note = (f"per-layer medians over {p.iterations} profiled iterations (NCNN_BENCHMARK build); share of their "
             f"sum ({sum(x.median_ms for x in p.layers):.2f} ms). Profiled median {p.profiled_ms:.2f} ms vs "
             f"{p.unprofiled_ms:.2f} ms unprofiled: profiling overhead {p.overhead:+.1%}")
-    return LayerTable(r.model, r.device, PROFILE, note, tuple(p.layers), tuple(types))
+    source = EMULATED_PROFILE if r.board.emulated else PROFILE
+    return LayerTable(r.model, r.device, source, note, tuple(p.layers), tuple(types))
 
 
 def _counts_table(r: RunResult, constants: CpuConstants | None) -> LayerTable:
@@ -84,7 +86,8 @@ TYPE_HEADERS = ("Layer type", "Layers / functions", "ms", "Share")
 
 
 def _title(t: LayerTable) -> str:
-    return f"Per layer: {t.model} on {t.device} ({'measured' if t.source == PROFILE else 'modeled from counts'})"
+    how = {PROFILE: "measured", EMULATED_PROFILE: "QEMU wall time †", COUNTS: "modeled from counts"}[t.source]
+    return f"Per layer: {t.model} on {t.device} ({how})"
 
 
 def layer_rows(t: LayerTable) -> list[tuple[str, ...]]:
@@ -97,11 +100,12 @@ def type_rows(t: LayerTable) -> list[tuple[str, ...]]:
 
 def render_layer_tables(tables: Sequence[LayerTable], console: Console) -> None:
     for t in tables:
-        for title, headers, rows in ((_title(t), LAYER_HEADERS, layer_rows(t)),
-                                     (f"{_title(t)}, per layer type", TYPE_HEADERS, type_rows(t))):
+        # The note goes under the last table of the two (or the only one).
+        for title, headers, rows, note in ((_title(t), LAYER_HEADERS, layer_rows(t), None),
+                                           (f"{_title(t)}, per layer type", TYPE_HEADERS, type_rows(t), t.note)):
             if not rows:
                 continue
-            table = Table(title=title, title_justify="left", caption=t.note, caption_justify="left")
+            table = Table(title=title, title_justify="left", caption=note, caption_justify="left")
             for h in headers:
                 table.add_column(h, justify="left" if h in ("Layer", "Type", "Layer type") else "right")
             for row in rows:
