@@ -368,7 +368,7 @@ def test_each_timed_iteration_is_marked_with_prctl(runtime, parity_model):
 BAD_INPUT_CASES = (
     "truncated bin", "bin too long", "garbage param", "truncated param", "layer not built", "missing param",
     "missing bin", "wrong channels", "shape vs declared", "no shape for pnnx param", "missing input file",
-    "short input file", "no such output blob", "threads without openmp", "unknown option", "bad switch",
+    "short input file", "no such output blob", "cpus and powersave", "unknown option", "bad switch",
 )
 
 
@@ -404,7 +404,7 @@ def _bad_inputs(model: NcnnModel, tmp: Path) -> dict[str, tuple[list[str], str]]
         ("missing input file", [*ok, "--input", str(tmp / "nope.f32")], "input_file"),
         ("short input file", [*ok, "--input", str(short_input)], "input_file"),
         ("no such output blob", [*ok, "--output-blob", "nope"], "extract"),
-        ("threads without openmp", [*ok, "--threads", "2"], "usage"),
+        ("cpus and powersave", [*ok, "--cpus", "0", "--powersave", "2"], "usage"),
         ("unknown option", [*ok, "--fast"], "usage"),
         ("bad switch", [*ok, "--fp16", "maybe"], "usage"),
     ]
@@ -417,7 +417,7 @@ def test_bad_input_gives_json_error_on_host(runtime, parity_model, tmp_path, cas
     args, kind = _bad_inputs(parity_model("tiny_cnn"), tmp_path)[case]
     code, doc = _raw_run(runtime("host"), args)
     assert code != 0
-    assert doc["schema"] == "edgebench-runner/2" and doc["error"]["kind"] == kind, doc
+    assert doc["schema"] == "edgebench-runner/3" and doc["error"]["kind"] == kind, doc
     assert doc["error"]["message"]
 
 
