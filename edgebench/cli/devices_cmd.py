@@ -77,7 +77,7 @@ def devices_cmd(ctx: click.Context, devices_file, timeout, as_json):
       edgebench devices
       edgebench devices --json
       edgebench devices --devices lab.yaml --timeout 1
-      edgebench devices trust my-pi4
+      edgebench devices trust my-pi4     # a real board: devices.yaml's my-pi4 example, once added
     """
     ctx.ensure_object(dict)["devices_file"] = devices_file
     if ctx.invoked_subcommand is not None:

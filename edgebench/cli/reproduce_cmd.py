@@ -22,7 +22,8 @@ STUDIES = {
 @main.command("reproduce")
 @click.argument("study", type=click.Choice(sorted(STUDIES)))
 @click.option("--device", "device_name", default="imx6", show_default=True,
-              help="Emulated imx6 (modeled latency from exact counts) or a real board from devices.yaml (measured).")
+              help="An emulated board (imx6, rpi3, rpi4: latency modeled from exact counts for its CPU and clock) "
+                   "or a real board of yours from devices.yaml (measured).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where report.md, results.json and latency_vs_mflops.png go (default: reproduce-STUDY-DEVICE).")
 @click.option("--loops", type=click.IntRange(min=1), help="Timed iterations (default: the device's runner.loops).")
@@ -41,11 +42,14 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     140 / 40 / 12 MFLOPs. This runs the nine models (and EffNet) and prints the paper's speedups beside
     ours. Every stage skips what is cached or done: an interrupted reproduce continues where it stopped.
 
+    The paper's board is the i.MX6 (`--device imx6`, the default); another emulated board (rpi3, rpi4)
+    asks whether its speedups hold on that CPU; a real board gives measured times.
+
     \b
     Examples:
       edgebench reproduce fd-mobilenet
-      edgebench reproduce fd-mobilenet --device my-imx6
-      edgebench reproduce fd-mobilenet --device rpi3 --out rpi3-table
+      edgebench reproduce fd-mobilenet --device rpi3 --out rpi3-table     # emulated Cortex-A53
+      edgebench reproduce fd-mobilenet --device my-imx6    # a real board: devices.yaml's my-imx6 example
     """
     from edgebench.devices import get_device
     from edgebench.models.registry import suite
@@ -89,7 +93,8 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     if as_json:
         click.echo(to_json(report), nl=False)
     else:
-        render_table(report, stdout_console())
+        console = stdout_console()
+        render_table(report, console, wide=not console.is_terminal)
     out_dir.mkdir(parents=True, exist_ok=True)
     constants = constants_for(device, report.constants)
     (out_dir / "report.md").write_text(
