@@ -252,7 +252,7 @@ def test_markdown_content():
     effnet = next(line for line in lines if line.startswith("| effnet_cifar10"))
     assert "| 2.500 | modeled |" in effnet and "| imx6 † |" in effnet and "QEMU wall time: flag \\| with pipe" in effnet
     assert effnet.count(" | ") == 11  # the escaped pipe did not add a cell
-    assert any(line.startswith("- † QEMU wall time (qemu-arm -cpu cortex-a9)") for line in lines)
+    assert any(line.startswith("- † QEMU wall time (qemu-arm -cpu cortex-a9: QEMU ms,") for line in lines)
     assert any(line.startswith("- Latency ms: measured = median") and "modeled = predicted" in line for line in lines)
     assert any(line.startswith("- M MACs: millions of multiply-adds") for line in lines)
     assert "| 140 M MACs | fd_mobilenet_1.0x | mobilenet_v1_0.5x | 1.10× | 1.10× | 1.10–1.10 | consistent | measured |" in md

@@ -48,8 +48,8 @@ def scan(root: Path) -> list[ArtifactRow]:
 
 
 _COLUMNS = (Column("name"), Column(MACS_HEADER, numeric=True), Column("params M", numeric=True),
-            Column("worst cosine", 1, numeric=True), Column("worst SQNR dB", 2, numeric=True),
-            Column("parity"), Column("source", 3), Column("created (UTC)", 4))
+            Column("worst cosine", 2, numeric=True), Column("worst SQNR dB", 3, numeric=True),
+            Column("parity"), Column("source", 1), Column("created (UTC)", 4))
 
 
 def _cells(r: ArtifactRow) -> tuple[str, ...]:

@@ -47,9 +47,9 @@ def results_cmd(limit, device, store_path, as_json):
         where = store_path or default_store_path()
         err.print(f"no runs stored{f' for device {device}' if device else ''} in {where} yet; {FIRST_RUN_HINT}")
         return
-    columns = (Column("Run"), Column("Started (UTC)", 2), Column("Device"), Column("Models", numeric=True),
-               Column("Ok", 1, numeric=True), Column("Failed", numeric=True), Column("Measured", 1, numeric=True),
-               Column("Emulated", 1, numeric=True), Column("Modeled", numeric=True))
+    columns = (Column("Run"), Column("Started (UTC)", 1), Column("Device"), Column("Models", numeric=True),
+               Column("Ok", 3, numeric=True), Column("Failed", numeric=True), Column("Measured", 2, numeric=True),
+               Column("Emulated", 2, numeric=True), Column("Modeled", numeric=True))
     rows = [Row((r.id, r.started, r.device, str(r.models), str(r.ok), str(r.failed) if r.failed else "–",
                  str(r.measured), str(r.emulated), str(r.modeled))) for r in runs]
     console = stdout_console()

@@ -126,8 +126,8 @@ def footnotes(report: Report, verbose: bool = False) -> list[str]:
     emulators = sorted({r.emulator for r in rows if r.emulator})
     if emulators:
         hidden = hidden_wall_time_flags(report)
-        notes.append(f"{EMULATED_MARK} QEMU wall time ({', '.join(emulators)}): warm-up, load and first inference "
-                     "included; never the board's latency"
+        notes.append(f"{EMULATED_MARK} QEMU wall time ({', '.join(emulators)}: QEMU ms, first inference, load): "
+                     "how slow the emulator is, never the board's latency"
                      + (f"; {hidden} flag(s) about it not shown (--verbose shows them)" if hidden and not verbose
                         else "") + ".")
     if any(r.macs_m is not None for r in rows):
