@@ -39,7 +39,8 @@ from edgebench import latency_fit as lf
 from edgebench import latency_model as lm
 from edgebench.devices import PACKAGED_DEVICES, Device, parse_devices_file
 from edgebench.errors import EdgebenchError
-from edgebench.launcher import Launcher, launcher_for
+from edgebench.boards.board import board_for
+from edgebench.launcher import Launcher
 from edgebench.sysview import SystemView, check_ncnn_saw
 from edgebench.result import IterationCounts, ModeledLatency
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
@@ -164,7 +165,7 @@ def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
         target = TARGETS[cpu]
         device = devices[target.device]
         runtime = build_runtime(device.arch, progress=False)
-        launcher = launcher_for(device)
+        launcher = board_for(device).launcher
         lib = build_plugin(device.emulator.argv[0])
         provenance = {"runtime_key": runtime.key, "ncnn_version": runtime.ncnn_version, "plugin": lib.name,
                       "emulator": str(device.emulator), "system_view": launcher.view.describe()}

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from edgebench.devices import PACKAGED_DEVICES, Device, parse_devices_file
 from edgebench.errors import EdgebenchError
-from edgebench.launcher import Launcher, launcher_for
+from edgebench.boards.board import board_for
+from edgebench.launcher import Launcher
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 HERE = Path(__file__).resolve().parent
@@ -55,7 +56,7 @@ def inputs_for(device: Device) -> dict[str, str]:
 
     runtime = build_runtime(device.arch, progress=False)
     qemu = counting_qemu(device.emulator.argv[0])
-    launcher = launcher_for(device)
+    launcher = board_for(device).launcher
     return {"runtime_key": runtime.key, "runner_sha256": _sha256(runtime.runner), "ncnn_version": runtime.ncnn_version,
             "plugin": build_plugin(device.emulator.argv[0]).name, "emulator": f"{device.emulator} ({qemu.version})",
             "system_view": launcher.view.digest, "cache": repr(device.cache)}
@@ -68,7 +69,7 @@ def count_device(device: Device, models: tuple[str, ...] = MODELS, view: bool = 
 
     calibration = calibration_script()
     runtime = build_runtime(device.arch, progress=False)
-    launcher = launcher_for(device)
+    launcher = board_for(device).launcher
     if not view:
         launcher = Launcher(emulator=launcher.emulator)
     target = next(t for t in calibration.TARGETS.values() if t.device == device.name)

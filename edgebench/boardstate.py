@@ -3,7 +3,7 @@
 One remote shell call per snapshot reads uname, /proc/cpuinfo (model and the Features line: getauxval is not
 reachable from here), the cpufreq governor and current frequency, the thermal zones and the load average.
 
-On an emulated target the host's clock and temperature say nothing about the emulated CPU, so they stay
+On an emulated board the host's clock and temperature say nothing about the emulated CPU, so they stay
 empty; instead the state names the emulator, its version and CPU, and the HWCAPs the emulated CPU really
 has. QEMU 7.2 does not emulate /proc/cpuinfo for ARM guests, so those come from the guest's auxiliary
 vector: the cross glibc's dynamic loader, run under the emulator with LD_SHOW_AUXV=1, prints AT_HWCAP.
@@ -86,10 +86,9 @@ def _sections(text: str) -> dict[str, list[str]]:
     return sections
 
 
-def _snapshot(transport: Transport, device: Device, full: bool, launcher: Launcher | None = None) -> dict[str, list[str]]:
-    argv = ["sh", "-c", _SNAPSHOT, "edgebench", "full" if full else "quick"]
-    if full and launcher is not None and launcher.emulator:
-        argv += [GUEST_LOADERS[device.arch], launcher.emulator[0], *launcher.argv([])]
+def _snapshot(transport: Transport, full: bool, guest: list[str] | None = None) -> dict[str, list[str]]:
+    """The snapshot's sections; `guest` (loader, emulator binary, launcher prefix) adds the emulated CPU's."""
+    argv = ["sh", "-c", _SNAPSHOT, "edgebench", "full" if full else "quick", *(guest if full and guest else [])]
     result = transport.run(argv, timeout=60)
     result.check(f"{transport.name}: reading the board state")
     return _sections(result.stdout)
@@ -157,28 +156,33 @@ def with_cpus_used(state: BoardState, cpus: list[int]) -> BoardState:
     return dataclasses.replace(state, cpus_used=list(cpus), cpu_clocks=[c for c in state.cpu_clocks if c.cpu in cpus])
 
 
-def collect_board_state(transport: Transport, device: Device, launcher: Launcher) -> BoardState:
-    """The board just before a run (everything, with frequency and temperature as the 'before' values)."""
-    s = _snapshot(transport, device, full=True, launcher=launcher)
-    uname = s.get("uname", [""])[0]
+def measured_state_before(transport: Transport, device: Device) -> BoardState:
+    """A real board just before a run (everything, with frequency and temperature as the 'before' values)."""
+    s = _snapshot(transport, full=True)
     loadavg = parse_loadavg(s.get("loadavg", []))
-    flags = busy_flags(loadavg, _first_int(s.get("online", [])))
-    if device.emulator is None:
-        cpu_model, hwcaps = parse_cpuinfo(s.get("cpuinfo", []))
-        clocks = [CpuClock(cpu, governor_before=gov, freq_khz_before=cur, max_freq_khz=top)
-                  for cpu, (cur, gov, top) in sorted(parse_cpu_clocks(s.get("cpus", [])).items())]
-        return BoardState(uname=uname, cpu_model=cpu_model, hwcaps=hwcaps,
-                          governor=(s.get("governor") or [None])[0], freq_khz_before=_first_int(s.get("freq", [])),
-                          temp_c_before=max_temperature_c(s.get("temp", [])), loadavg=loadavg, flags=flags,
-                          cpu_clocks=clocks)
-    host_model, _ = parse_cpuinfo(s.get("cpuinfo", []))
+    cpu_model, hwcaps = parse_cpuinfo(s.get("cpuinfo", []))
+    clocks = [CpuClock(cpu, governor_before=gov, freq_khz_before=cur, max_freq_khz=top)
+              for cpu, (cur, gov, top) in sorted(parse_cpu_clocks(s.get("cpus", [])).items())]
+    return BoardState(uname=s.get("uname", [""])[0], cpu_model=cpu_model, hwcaps=hwcaps,
+                      governor=(s.get("governor") or [None])[0], freq_khz_before=_first_int(s.get("freq", [])),
+                      temp_c_before=max_temperature_c(s.get("temp", [])), loadavg=loadavg,
+                      flags=busy_flags(loadavg, _first_int(s.get("online", []))), cpu_clocks=clocks)
+
+
+def emulated_state(transport: Transport, device: Device, launcher: Launcher) -> BoardState:
+    """An emulated board: the emulator, its version and CPU, and the HWCAPs the emulated CPU has. The host's
+    clock and temperature say nothing about the emulated CPU, so they stay empty (before and after)."""
     exe = device.emulator.argv[0]
+    s = _snapshot(transport, full=True, guest=[GUEST_LOADERS[device.arch], launcher.emulator[0], *launcher.argv([])])
+    loadavg = parse_loadavg(s.get("loadavg", []))
+    host_model, _ = parse_cpuinfo(s.get("cpuinfo", []))
     return BoardState(
-        uname=uname,
+        uname=s.get("uname", [""])[0],
         cpu_model=f"{device.emulator.cpu} (emulated by {exe}; host CPU: {host_model or 'unknown'})",
         hwcaps=parse_guest_hwcaps(device.arch, s.get("guest_auxv", [])),
         loadavg=loadavg, emulated=True, emulator=str(device.emulator),
-        emulator_version=(s.get("emulator_version") or [None])[0], flags=flags)
+        emulator_version=(s.get("emulator_version") or [None])[0],
+        flags=busy_flags(loadavg, _first_int(s.get("online", []))))
 
 
 def busy_flags(loadavg: list[float], online_cpus: int | None) -> list[str]:
@@ -188,17 +192,15 @@ def busy_flags(loadavg: list[float], online_cpus: int | None) -> list[str]:
     return [f"busy before the run: load average {loadavg[0]:.2f} on {online_cpus} CPUs"]
 
 
-def finish_board_state(transport: Transport, device: Device, before: BoardState,
-                       hot_c: float = HOT_C) -> BoardState:
-    """`before` completed with the 'after' readings and the flags they call for."""
-    state = before
-    if not device.emulated:
-        s = _snapshot(transport, device, full=False)
-        after = parse_cpu_clocks(s.get("cpus", []))
-        clocks = [dataclasses.replace(c, freq_khz_after=after.get(c.cpu, (None,) * 3)[0],
-                                      governor_after=after.get(c.cpu, (None,) * 3)[1]) for c in before.cpu_clocks]
-        state = dataclasses.replace(before, freq_khz_after=_first_int(s.get("freq", [])),
-                                    temp_c_after=max_temperature_c(s.get("temp", [])), cpu_clocks=clocks)
+def measured_state_after(transport: Transport, device: Device, before: BoardState,
+                         hot_c: float = HOT_C) -> BoardState:
+    """A real board's `before` completed with the 'after' readings and the flags they call for."""
+    s = _snapshot(transport, full=False)
+    after = parse_cpu_clocks(s.get("cpus", []))
+    clocks = [dataclasses.replace(c, freq_khz_after=after.get(c.cpu, (None,) * 3)[0],
+                                  governor_after=after.get(c.cpu, (None,) * 3)[1]) for c in before.cpu_clocks]
+    state = dataclasses.replace(before, freq_khz_after=_first_int(s.get("freq", [])),
+                                temp_c_after=max_temperature_c(s.get("temp", [])), cpu_clocks=clocks)
     return dataclasses.replace(state, flags=[*before.flags, *board_flags(device, state, hot_c)])
 
 

@@ -1,9 +1,9 @@
 """`edgebench run`: artifacts + runtime -> deployed over SSH -> runner on the board -> RunResult -> store.
 
-Real boards and emulated targets take the same path: the only difference is the argv prefix a Device adds
-(`qemu-arm -cpu cortex-a9 [-plugin ...]`) and, on emulated targets, the counting plugin's file fetched back.
-Every model's result is committed to the store the moment it finishes, so a failure later loses nothing and
-`--resume` skips what is done.
+A Session holds its parts: the Board (how it is reached, how a program starts there, its state probe and
+whether it counts), the Runtimes it builds and the Store. Real and emulated boards take the same path; on a
+board that counts, the plugin's file is fetched back too. Every model's result is committed to the store the
+moment it finishes, so a failure later loses nothing and `--resume` skips what is done.
 """
 
 from __future__ import annotations
@@ -19,18 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebench.boards.board import Board, BoardLink, Counter
+from edgebench.boardstate import with_cpus_used
+from edgebench.deploy import board_lock
 from edgebench.devices import Device
 from edgebench.errors import EdgebenchError
 from edgebench.export.manifest import MANIFEST_NAME, ArtifactManifest, load_manifest
 from edgebench.latency_model import modeled_fields
-from edgebench.launcher import Launcher, launcher_for
+from edgebench.launcher import Launcher
+from edgebench.ncnn_tools.build import Runtime
 from edgebench.ncnn_tools.report import RunnerReport, parse_runner_output
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.result import (BoardState, IterationCounts, LayerCost, LayerProfile, LayerTime, RunResult,
                               RunSettings)
+from edgebench.runtimes import Runtimes
 from edgebench.store import NewRun, Store, new_run
 from edgebench.sysview import check_ncnn_saw
-from edgebench.transport import CommandTimeout
+from edgebench.transport import CommandResult, CommandTimeout
 
 # Below this the board computed something else than the host did on the same input (NCNN's fp16 paths
 # differ by ~1e-4 relative; a wrong kernel or a bad conversion is far below).
@@ -63,13 +68,16 @@ class Prepared:
 
 @dataclass(frozen=True)
 class BoardLayout:
-    """Where this run's files live on the board, and how a program starts there."""
+    """What this run put on the board besides the models: where each lives (relative to the workdir, so the
+    runner sees the same argv on every board) and what it is."""
 
     workdir: str
-    runner: str  # relative to workdir: the runner sees the same argv on every board
-    plugin: str | None  # the counting plugin's absolute path (emulated targets), or None
-    launcher: Launcher
-    profiler: str | None = None  # the profiling runtime's runner, relative to workdir (--per-layer), or None
+    runtime: Runtime
+    runner: str
+    profile_runtime: Runtime | None = None  # --per-layer on a timed board
+    profiler: str | None = None
+    counter: Counter | None = None  # on a board that counts
+    plugin: str | None = None  # the counting plugin's absolute path on the board
 
 
 Stage = Callable[[str], None]
@@ -88,15 +96,6 @@ def prepare_artifact(model: str, artifacts_root: Path, on_stage: Stage) -> tuple
     if (folder / MANIFEST_NAME).is_file():
         return load_manifest(folder), folder
     return export_artifact(source, artifacts_root, on_stage=lambda s: on_stage(f"{source.name}: {s}"))
-
-
-def _counter_args(device: Device, remote_counts: str, plugin_remote: str, symbols: bool = False) -> list[str]:
-    from edgebench.ncnn_tools.plugin import CacheConfig, plugin_args
-
-    if device.cache is None:
-        raise EdgebenchError(f"device {device.name} declares no cache geometry for the counters' cache model",
-                             hint=f"add cache: l1i/l1d/l2 to its entry in {device.source}, or pass --no-counters")
-    return plugin_args(remote_counts, CacheConfig.from_device(device.cache), lib=Path(plugin_remote), symbols=symbols)
 
 
 def _median(values: list[float]) -> float:
@@ -138,40 +137,71 @@ def host_cosine(prepared: Prepared, report: RunnerReport) -> float:
 
 
 class Session:
-    """One `edgebench run` on one device: holds the transport, the board lock and the store."""
+    """Runs requests on one board: its parts are the board, the runtimes it builds and the store results go to.
 
-    def __init__(self, request: RunRequest, store: Store, argv: list[str], on_stage: Stage):
-        self.request = request
-        self.device = request.device
+    `run_id` names the request's run once it is known (after preparing), so a caller can point at --resume
+    when `execute` fails."""
+
+    def __init__(self, board: Board, runtimes: Runtimes, store: Store, *, argv: list[str], on_stage: Stage):
+        self.board = board
+        self.device = board.device
+        self.runtimes = runtimes
         self.store = store
         self.argv = argv
         self.on_stage = on_stage
-        self.run_id: str | None = None  # known once the models are prepared; stored with its first result
+        self.run_id: str | None = None
         self._new_run: NewRun | None = None  # a fresh run not in the store until its first result
 
-    def execute(self, on_result: Callable[[RunResult], None]) -> tuple[str, list[RunResult]]:
-        """Run the request's models; each result is stored (and passed to on_result) as it finishes.
-
-        On failure `run_id` names the run when it stored anything, so the caller can point at --resume."""
-        from edgebench.targets import connect
-
+    def execute(self, request: RunRequest, on_result: Callable[[RunResult], None]) -> tuple[str, list[RunResult]]:
+        """Run the request's models; each result is stored (and passed to on_result) as it finishes."""
+        if request.device != self.device:
+            raise ValueError(f"a request for {request.device.name} given to a session on {self.device.name}")
         # The board first: an unreachable, refusing or untrusted board is named in seconds, not after minutes
         # of export and build.
         self.on_stage(f"connecting to {self.device.name}")
-        transport, endpoint = connect(self.device)
+        link = self.board.open()
         try:
-            return self._execute(transport, endpoint.workdir, on_result)
+            return self._execute(link, request, on_result)
         finally:
-            transport.close()
+            link.close()
 
-    def _execute(self, transport, ws: str, on_result: Callable[[RunResult], None]) -> tuple[str, list[RunResult]]:
-        from edgebench.deploy import board_lock
-        from edgebench.ncnn_tools.build import build_runtime
+    def _execute(self, link: BoardLink, req: RunRequest,
+                 on_result: Callable[[RunResult], None]) -> tuple[str, list[RunResult]]:
+        prepared, unexportable = self._prepare(req)
+        self.on_stage(f"runtime for {self.device.arch}")
+        runtime = self.runtimes.runner(self.device.arch)
+        done = self._start_run(req, prepared, runtime)
+        for model, error in unexportable.items():
+            if model not in done:
+                self._store(self._failed(req, runtime, model, "", None, BoardState(), _now(), error), on_result)
+        todo = [p for p in prepared if p.manifest.name not in done]
+        if req.resume_run:
+            self.on_stage(f"resuming {self.run_id}: {len(done)} done, {len(todo)} to run")
+        if not todo:
+            return self.run_id, []
+        layout, files = self._layout(link.workdir, req, runtime)
+        launcher = self.board.launcher  # an emulated board's system view, checked before anything is sent
 
-        req, device = self.request, self.device
-        counting = req.count and device.emulated
+        results: list[RunResult] = []
+        waited = lambda info: self.on_stage(f"{self.device.name} is busy ({info.describe_holder()}); waiting")  # noqa: E731
+        with board_lock(link.transport, link.workdir, wait=req.wait_for_lock, on_wait=waited):
+            self._deploy(link, files)
+            for p in todo:
+                # Each model's files go up right before it runs: a board lost or full at model k leaves
+                # models 1..k-1 stored, and nothing half-sent is ever at a name the runner reads.
+                m = p.manifest
+                self._deploy(link, {f"{p.remote_dir}/{m.param_file}": p.folder / m.param_file,
+                                    f"{p.remote_dir}/{m.bin_file}": p.folder / m.bin_file})
+                result = self._run_one(link, layout, launcher, req, p)
+                self._store(result, on_result)
+                results.append(result)
+        return self.run_id, results
+
+    def _prepare(self, req: RunRequest) -> tuple[list[Prepared], dict[str, str]]:
+        """Every model as an artifact; in a suite, one that cannot be exported is noted (model -> why) and
+        stored as failed while the rest still run."""
         prepared: list[Prepared] = []
-        unexportable: dict[str, str] = {}  # model -> why: stored as failed, the rest of a suite still runs
+        unexportable: dict[str, str] = {}
         for model in req.models:
             try:
                 manifest, folder = prepare_artifact(model, req.artifacts_root, self.on_stage)
@@ -181,64 +211,39 @@ class Session:
                 unexportable[model] = f"export failed: {exc}"
                 continue
             prepared.append(Prepared(manifest, folder, f"models/{manifest.digest[:16]}"))
+        return prepared, unexportable
 
-        self.on_stage(f"runtime for {device.arch}")
-        runtime = build_runtime(device.arch)  # a first build says so and shows its stages (nested bars)
-        self.runtime = runtime
+    def _start_run(self, req: RunRequest, prepared: list[Prepared], runtime: Runtime) -> set[str]:
+        """Name the run (a new one, or the one resumed) and return the models it already finished."""
         if req.resume_run:
-            done, self._new_run = self._resumable(req.resume_run, prepared), None
-            self.run_id = req.resume_run
-        else:
-            done, self._new_run = set(), new_run(device.name, self.argv, notes=req.notes)
-            self.run_id = self._new_run.id
-        run_id = self.run_id
-        for model, error in unexportable.items():
-            if model not in done:
-                self._store(self._failed(run_id, model, "", None, BoardState(), _now(), error), on_result)
-        todo = [p for p in prepared if p.manifest.name not in done]
-        if req.resume_run:
-            self.on_stage(f"resuming {run_id}: {len(done)} done, {len(todo)} to run")
-        if not todo:
-            return run_id, []
+            done = self._resumable(req.resume_run, prepared, runtime)
+            self.run_id, self._new_run = req.resume_run, None
+            return done
+        self._new_run = new_run(self.device.name, self.argv, notes=req.notes)
+        self.run_id = self._new_run.id
+        return set()
 
-        common = {f"runtime/{runtime.key[:16]}/edgebench-runner": runtime.runner}
-        profiler = None
-        if req.per_layer and not counting:
-            self.on_stage(f"profiling runtime for {device.arch}")
-            self.profile_runtime = build_runtime(device.arch, profile=True)
-            profiler = f"runtime/{self.profile_runtime.key[:16]}/edgebench-runner"
-            common[profiler] = self.profile_runtime.runner
-        if counting:
-            from edgebench.ncnn_tools.plugin import build_plugin, require_plugin_support
+    def _layout(self, ws: str, req: RunRequest, runtime: Runtime) -> tuple[BoardLayout, dict[str, Path]]:
+        """The runtime, profiler and counting plugin this request needs, and the files that put them there."""
+        runner = f"runtime/{runtime.key[:16]}/edgebench-runner"
+        files = {runner: runtime.runner}
+        counter = self.board.counter(self.runtimes) if req.count else None
+        profile_runtime = profiler = plugin = None
+        if req.per_layer and counter is None:
+            self.on_stage(f"profiling runtime for {self.device.arch}")
+            profile_runtime = self.runtimes.profiler(self.device.arch)
+            profiler = f"runtime/{profile_runtime.key[:16]}/edgebench-runner"
+            files[profiler] = profile_runtime.runner
+        if counter is not None:
+            files[f"plugin/{counter.plugin.name}"] = counter.plugin
+            plugin = posixpath.join(ws, f"plugin/{counter.plugin.name}")
+        return BoardLayout(ws, runtime, runner, profile_runtime, profiler, counter, plugin), files
 
-            require_plugin_support(device.emulator.argv[0])
-            plugin = build_plugin(device.emulator.argv[0])
-            common[f"plugin/{plugin.name}"] = plugin
-        launcher = launcher_for(device)  # an emulated board's system view, checked before anything is sent
-
-        results: list[RunResult] = []
-        waited = lambda info: self.on_stage(f"{device.name} is busy ({info.describe_holder()}); waiting")  # noqa: E731
-        with board_lock(transport, ws, wait=req.wait_for_lock, on_wait=waited):
-            self._deploy(transport, common, ws)
-            layout = BoardLayout(ws, f"runtime/{runtime.key[:16]}/edgebench-runner",
-                                 posixpath.join(ws, f"plugin/{plugin.name}") if counting else None, launcher,
-                                 profiler)
-            for p in todo:
-                # Each model's files go up right before it runs: a board lost or full at model k leaves
-                # models 1..k-1 stored, and nothing half-sent is ever at a name the runner reads.
-                m = p.manifest
-                self._deploy(transport, {f"{p.remote_dir}/{m.param_file}": p.folder / m.param_file,
-                                         f"{p.remote_dir}/{m.bin_file}": p.folder / m.bin_file}, ws)
-                result = self._run_one(transport, layout, run_id, p)
-                self._store(result, on_result)
-                results.append(result)
-        return run_id, results
-
-    def _deploy(self, transport, files: dict[str, Path], ws: str) -> None:
+    def _deploy(self, link: BoardLink, files: dict[str, Path]) -> None:
         from edgebench.deploy import deploy
 
         self.on_stage(f"deploying to {self.device.name}")
-        summary = deploy(transport, files, ws)
+        summary = deploy(link.transport, files, link.workdir)
         self.on_stage(f"deployed: {summary.files_sent} file(s), {summary.bytes_sent} bytes sent")
 
     def _store(self, result: RunResult, on_result: Callable[[RunResult], None]) -> None:
@@ -246,7 +251,7 @@ class Session:
         self.store.add_result(result, self._new_run)
         on_result(result)
 
-    def _resumable(self, run_id: str, prepared: list[Prepared]) -> set[str]:
+    def _resumable(self, run_id: str, prepared: list[Prepared], runtime: Runtime) -> set[str]:
         """The models `run_id` finished, after checking that it measured what this run would."""
         info = self.store.run(run_id)
         if info.device != self.device.name:
@@ -256,9 +261,9 @@ class Session:
         for old in self.store.results(run_id):
             if old.status != "ok":
                 continue
-            if old.runtime_key != self.runtime.key:
+            if old.runtime_key != runtime.key:
                 raise EdgebenchError(f"run {run_id} used another NCNN/runner build ({old.runtime_key[:12]}, now "
-                                     f"{self.runtime.key[:12]}): its results cannot be mixed with new ones",
+                                     f"{runtime.key[:12]}): its results cannot be mixed with new ones",
                                      hint="start afresh (edgebench reproduce: --fresh; edgebench run: without --resume)")
             if old.model in digests and old.artifact_sha256 != digests[old.model]:
                 raise EdgebenchError(f"run {run_id} measured another export of {old.model} "
@@ -267,97 +272,121 @@ class Session:
             done.add(old.model)
         return done
 
-    def _run_one(self, transport, layout: BoardLayout, run_id: str, p: Prepared) -> RunResult:
-        from edgebench.boardstate import collect_board_state, finish_board_state, with_cpus_used
-
-        m, req, device = p.manifest, self.request, self.device
+    def _run_one(self, link: BoardLink, layout: BoardLayout, launcher: Launcher, req: RunRequest,
+                 p: Prepared) -> RunResult:
+        m, device = p.manifest, self.device
         started = _now()
+        failed = lambda board, error: self._failed(req, layout.runtime, m.name, m.digest, m.macs / 1e6, board,  # noqa: E731
+                                                    started, error)
         self.on_stage(f"{m.name}: board state")
-        before = collect_board_state(transport, device, layout.launcher)
-        ws = layout.workdir
-        # The runner sees paths relative to the workdir: the same argv on every host, so the same heap layout
-        # and, under the counting plugin, the same cache misses wherever the board's workdir lives.
-        options = RunnerOptions(param=posixpath.join(p.remote_dir, m.param_file),
-                                bin=posixpath.join(p.remote_dir, m.bin_file),
-                                shape=tuple(m.ncnn_input.shape), input_blob=m.ncnn_input.name,
-                                output_blob=m.ncnn_output.name, settings=req.settings, output_values=True)
-        emulator_options: list[str] = []
-        remote_counts = None
-        if layout.plugin:
-            remote_counts = posixpath.join(ws, "counts", f"{run_id}-{m.digest[:16]}.jsonl")
-            transport.run(["mkdir", "-p", posixpath.dirname(remote_counts)], timeout=60).check()
-            transport.run(["rm", "-f", remote_counts], timeout=60).check()
-            emulator_options = _counter_args(device, remote_counts, layout.plugin, req.breakdown)
-        program = layout.launcher.argv([f"./{layout.runner}", *options.argv()], emulator_options)
-        argv = ["sh", "-c", 'cd -- "$1" && shift && exec "$@"', "sh", ws, *program]
+        before = self.board.state_before(link.transport)
+        options = runner_options(p, req.settings)
+        remote_counts = self._clear_counts(link, layout, m) if layout.counter else None
+        emulator_options = layout.counter.options(remote_counts, layout.plugin, req.breakdown) if remote_counts else []
         what = "counting" if remote_counts else "running"
         self.on_stage(f"{m.name}: {what} on {device.name} ({req.settings.warmup} warm-up + {req.settings.loops} loops)")
         try:
-            res = transport.run(argv, timeout=req.timeout_s)
+            res = link.transport.run(in_workdir(layout.workdir, launcher.argv([f"./{layout.runner}", *options.argv()],
+                                                                              emulator_options)), timeout=req.timeout_s)
         except CommandTimeout:  # the runner was killed; the board is fine, so this model fails alone
             res = None
-        board = finish_board_state(transport, device, before)
+        board = self.board.state_after(link.transport, before)
         if res is None:
-            return self._failed(run_id, m.name, m.digest, m.macs / 1e6, board, started,
-                                f"timed out: still running after {req.timeout_s:g} s (--timeout), killed")
+            return failed(board, f"timed out: still running after {req.timeout_s:g} s (--timeout), killed")
         where = f"edgebench-runner on {device.name}"
         try:
-            if res.signal is not None:  # killed: whatever it printed is not a complete report
-                raise EdgebenchError(res.describe())
-            report = parse_runner_output(res.stdout, res.exit_status, where)
-            board = dataclasses.replace(with_cpus_used(board, report.cpus_used), ncnn_cpu=report.cpu)
-            if layout.launcher.view is not None:
-                board = dataclasses.replace(board, system_view=layout.launcher.view.describe())
-                check_ncnn_saw(layout.launcher.view, report.cpu, where)
+            report = parsed_report(res, where)
+            board = _as_seen(board, report, launcher)
+            if launcher.view is not None:
+                check_ncnn_saw(launcher.view, report.cpu, where)
         except EdgebenchError as exc:
-            return self._failed(run_id, m.name, m.digest, m.macs / 1e6, board, started, str(exc))
-        counters, layer_breakdown = self._fetch_counts(transport, remote_counts) if remote_counts else (None, None)
-        cosine = host_cosine(p, report)
-        result = RunResult(
-            run_id=run_id, model=m.name, artifact_sha256=m.digest, device=device.name, arch=device.arch,
-            settings=report.settings.run_settings(), ncnn_version=report.ncnn_version, runtime_key=self.runtime.key,
-            samples_ms=list(report.samples_ms), load_ms=report.load_ms.param + report.load_ms.model,
-            first_inference_ms=report.first_inference_ms, peak_rss_kb=report.peak_rss_kb,
-            output_checksum=dataclasses.asdict(report.output.checksum), output_cosine_vs_host=cosine,
-            board=board, started_utc=started, finished_utc=_now(), counters=counters, mflops=m.macs / 1e6,
-            **modeled_fields(device, counters, m.macs),  # modeled_ms and its interval; None unless calibrated
-            layer_breakdown=layer_breakdown)
+            return failed(board, str(exc))
+        counters, layer_breakdown = self._fetch_counts(link, remote_counts, req) if remote_counts else (None, None)
+        result = self._result(req, layout.runtime, p, report, board, started, counters, layer_breakdown)
+        cosine = result.output_cosine_vs_host
         if not cosine >= MIN_COSINE_VS_HOST:
             return dataclasses.replace(result, status="failed", error=(
                 f"output differs from host NCNN on the same input: cosine {cosine:.6f} < {MIN_COSINE_VS_HOST}"))
         if layout.profiler:
             self.on_stage(f"{m.name}: per-layer profile on {device.name}")
             try:
-                profile = self._profile(transport, layout, options, result)
+                profile = self._profile(link, layout, launcher, options, result, req.timeout_s)
             except (EdgebenchError, CommandTimeout) as exc:
                 return dataclasses.replace(result, status="failed", error=f"per-layer profile failed: {exc}")
             return dataclasses.replace(result, layer_profile=profile)
         return result
 
-    def _profile(self, transport, layout: BoardLayout, options: RunnerOptions, timed: RunResult) -> LayerProfile:
-        """The same model and settings once more under the profiling runtime, right after the timed run."""
-        program = layout.launcher.argv([f"./{layout.profiler}", *options.argv()], [])
-        argv = ["sh", "-c", 'cd -- "$1" && shift && exec "$@"', "sh", layout.workdir, *program]
-        res = transport.run(argv, timeout=self.request.timeout_s)
-        if res.signal is not None:
-            raise EdgebenchError(res.describe())
-        report = parse_runner_output(res.stdout, res.exit_status, f"the profiling runner on {self.device.name}")
-        return layer_profile(report, self.profile_runtime.key, _median(timed.samples_ms))
+    def _clear_counts(self, link: BoardLink, layout: BoardLayout, m: ArtifactManifest) -> str:
+        """The counts file of this model's run on the board, with any older one removed."""
+        remote_counts = posixpath.join(layout.workdir, "counts", f"{self.run_id}-{m.digest[:16]}.jsonl")
+        link.transport.run(["mkdir", "-p", posixpath.dirname(remote_counts)], timeout=60).check()
+        link.transport.run(["rm", "-f", remote_counts], timeout=60).check()
+        return remote_counts
 
-    def _fetch_counts(self, transport, remote_counts: str) -> tuple[list[IterationCounts], list[LayerCost] | None]:
+    def _result(self, req: RunRequest, runtime: Runtime, p: Prepared, report: RunnerReport, board: BoardState,
+                started: str, counters: list[IterationCounts] | None,
+                layer_breakdown: list[LayerCost] | None) -> RunResult:
+        m, device = p.manifest, self.device
+        return RunResult(
+            run_id=self.run_id, model=m.name, artifact_sha256=m.digest, device=device.name, arch=device.arch,
+            settings=report.settings.run_settings(), ncnn_version=report.ncnn_version, runtime_key=runtime.key,
+            samples_ms=list(report.samples_ms), load_ms=report.load_ms.param + report.load_ms.model,
+            first_inference_ms=report.first_inference_ms, peak_rss_kb=report.peak_rss_kb,
+            output_checksum=dataclasses.asdict(report.output.checksum), output_cosine_vs_host=host_cosine(p, report),
+            board=board, started_utc=started, finished_utc=_now(), counters=counters, mflops=m.macs / 1e6,
+            **modeled_fields(device, counters, m.macs),  # modeled_ms and its interval; None unless calibrated
+            layer_breakdown=layer_breakdown)
+
+    def _profile(self, link: BoardLink, layout: BoardLayout, launcher: Launcher, options: RunnerOptions,
+                 timed: RunResult, timeout_s: float) -> LayerProfile:
+        """The same model and settings once more under the profiling runtime, right after the timed run."""
+        argv = in_workdir(layout.workdir, launcher.argv([f"./{layout.profiler}", *options.argv()], []))
+        report = parsed_report(link.transport.run(argv, timeout=timeout_s),
+                               f"the profiling runner on {self.device.name}")
+        return layer_profile(report, layout.profile_runtime.key, _median(timed.samples_ms))
+
+    def _fetch_counts(self, link: BoardLink, remote_counts: str,
+                      req: RunRequest) -> tuple[list[IterationCounts], list[LayerCost] | None]:
         from edgebench.layer_breakdown import counted_layer_costs
         from edgebench.ncnn_tools.plugin import parse_counts
 
         with tempfile.TemporaryDirectory(prefix="edgebench-counts-") as tmp:
             local = Path(tmp) / "counts.jsonl"
-            transport.get(remote_counts, local)
-            return parse_counts(local), counted_layer_costs(local) if self.request.breakdown else None
+            link.transport.get(remote_counts, local)
+            return parse_counts(local), counted_layer_costs(local) if req.breakdown else None
 
-    def _failed(self, run_id: str, model: str, artifact_sha256: str, mflops: float | None, board: BoardState,
-                started: str, error: str) -> RunResult:
+    def _failed(self, req: RunRequest, runtime: Runtime, model: str, artifact_sha256: str, mflops: float | None,
+                board: BoardState, started: str, error: str) -> RunResult:
         return RunResult(
-            run_id=run_id, model=model, artifact_sha256=artifact_sha256, device=self.device.name,
-            arch=self.device.arch, settings=self.request.settings, ncnn_version=self.runtime.ncnn_version,
-            runtime_key=self.runtime.key, samples_ms=[], load_ms=math.nan, first_inference_ms=math.nan,
+            run_id=self.run_id, model=model, artifact_sha256=artifact_sha256, device=self.device.name,
+            arch=self.device.arch, settings=req.settings, ncnn_version=runtime.ncnn_version,
+            runtime_key=runtime.key, samples_ms=[], load_ms=math.nan, first_inference_ms=math.nan,
             peak_rss_kb=0, output_checksum={}, output_cosine_vs_host=None, board=board, started_utc=started,
             finished_utc=_now(), status="failed", error=error, mflops=mflops)
+
+
+def runner_options(p: Prepared, settings: RunSettings) -> RunnerOptions:
+    """The runner's options for one model. Paths are relative to the workdir: the same argv on every host, so
+    the same heap layout and, under the counting plugin, the same cache misses wherever the workdir lives."""
+    m = p.manifest
+    return RunnerOptions(param=posixpath.join(p.remote_dir, m.param_file), bin=posixpath.join(p.remote_dir, m.bin_file),
+                         shape=tuple(m.ncnn_input.shape), input_blob=m.ncnn_input.name,
+                         output_blob=m.ncnn_output.name, settings=settings, output_values=True)
+
+
+def in_workdir(workdir: str, program: list[str]) -> list[str]:
+    """`program` started in the board's workdir."""
+    return ["sh", "-c", 'cd -- "$1" && shift && exec "$@"', "sh", workdir, *program]
+
+
+def parsed_report(res: CommandResult, where: str) -> RunnerReport:
+    """The runner's report from how its command ended; a killed runner's partial output is not one."""
+    if res.signal is not None:
+        raise EdgebenchError(res.describe())
+    return parse_runner_output(res.stdout, res.exit_status, where)
+
+
+def _as_seen(board: BoardState, report: RunnerReport, launcher: Launcher) -> BoardState:
+    """The board state with what the runner saw: its CPUs, what NCNN detected and, emulated, the system view."""
+    board = dataclasses.replace(with_cpus_used(board, report.cpus_used), ncnn_cpu=report.cpu)
+    return dataclasses.replace(board, system_view=launcher.view.describe()) if launcher.view is not None else board

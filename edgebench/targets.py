@@ -25,16 +25,16 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import paramiko
 
+from edgebench.boards.board import Endpoint
 from edgebench.devices import Connection, Device
 from edgebench.errors import EdgebenchError
 from edgebench.paths import data_dir, ensure_dir
 from edgebench.transport import SSHTransport, known_hosts_name
 
-DEFAULT_REMOTE_WORKDIR = "edgebench"  # real boards: under the login's home
 PRIVSEP_DIR = Path("/run/sshd")  # sshd started by root insists on this empty, root-owned folder
 
 
@@ -263,14 +263,6 @@ def _quote_config(path: Path) -> str:
 # -- targets ----------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Endpoint:
-    """Where a device is reached and where its files live there."""
-
-    connection: Connection
-    workdir: str
-
-
-@dataclass(frozen=True)
 class TargetStatus:
     name: str
     up: bool
@@ -389,9 +381,8 @@ def ensure_target_up(device: Device) -> Endpoint:
 
 
 def endpoint_for(device: Device, start_target: bool = True) -> Endpoint:
-    """Where to reach any device: a real board's connection from devices.yaml, or the emulated target's."""
-    if not device.emulated:
-        return Endpoint(connection=device.connection, workdir=device.workdir or DEFAULT_REMOTE_WORKDIR)
+    """Where to reach the emulated target: started first when it is down, unless start_target is False."""
+    _require_emulated(device)
     if start_target:
         return ensure_target_up(device)
     server = _server(device)
@@ -402,6 +393,11 @@ def endpoint_for(device: Device, start_target: bool = True) -> Endpoint:
 
 
 def connect(device: Device, start_target: bool = True) -> tuple[SSHTransport, Endpoint]:
-    """An open SSH transport to the device (emulated or real) and its endpoint; close the transport after."""
+    """An open SSH transport to the emulated target and its endpoint; close the transport after."""
     endpoint = endpoint_for(device, start_target=start_target)
     return SSHTransport.connect(endpoint.connection, name=device.name), endpoint
+
+
+def emulated_devices(devices: Iterable[Device]) -> list[Device]:
+    """The devices that are emulated targets (what `edgebench target status` lists)."""
+    return [d for d in devices if d.emulated]

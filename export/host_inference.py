@@ -1,28 +1,34 @@
 """Run one input through torch, onnxruntime or the host NCNN binding, returning a float32 array.
 
 These are the references every parity figure is measured against (export time and, later, against what the
-boards compute).
+boards compute). torch, onnx and onnxruntime are imported by the functions that use them: checking a board's
+output against host NCNN needs none of them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import ncnn
 import numpy as np
-import onnx
-import onnxruntime as ort
-import torch
 
 from edgebench.errors import EdgebenchError
 
+if TYPE_CHECKING:
+    import onnx
+    import torch
+
 
 def run_torch(module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    import torch
+
     with torch.no_grad():
         return module.eval()(torch.from_numpy(x)).numpy().astype(np.float32)
 
 
 def run_onnxruntime(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
@@ -39,6 +45,8 @@ def ncnn_options(fp16: bool) -> dict[str, bool]:
 def run_ncnn(param: Path, weights: Path, input_blob: str, output_blob: str, x: np.ndarray,
              fp16: bool = False) -> np.ndarray:
     """One inference with the host NCNN binding; `x` is NCHW with batch 1 (the runner's seeded input for parity)."""
+    import ncnn
+
     net = ncnn.Net()
     # Options must be set before load_param: set afterwards they give garbage without any error.
     for key, value in ncnn_options(fp16).items():

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench.cli import main
-from edgebench.launcher import Launcher, launcher_for
+from edgebench.boards.board import board_for
+from edgebench.launcher import Launcher
 from edgebench.devices import PACKAGED_DEVICES, CacheGeometry, CacheLevel, load_devices, parse_devices_file
 from edgebench.errors import EdgebenchError
 
@@ -65,10 +66,10 @@ def test_launcher_prefixes_view_and_emulator_only_on_emulated_devices(isolated):
         "unshare", "--mount", "--", "sh", "qemu-arm", "-cpu", "cortex-a9", "./runner", "--loops", "3"]
     assert emulated.argv(["./r"], ["-plugin", "x.so"])[-6:] == ["qemu-arm", "-cpu", "cortex-a9", "-plugin", "x.so",
                                                                "./r"]
-    assert launcher_for(devices["board"]).argv(["./r"]) == ["./r"]
+    assert board_for(devices["board"]).launcher.argv(["./r"]) == ["./r"]
     assert devices["board"].source == user
     with pytest.raises(ValueError, match="natively"):
-        launcher_for(devices["board"]).argv(["./r"], ["-plugin", "x.so"])
+        board_for(devices["board"]).launcher.argv(["./r"], ["-plugin", "x.so"])
 
 
 def test_relative_key_paths_are_relative_to_the_yaml_file(isolated):

@@ -200,9 +200,9 @@ def requests_seen(monkeypatch):
 
     seen = []
 
-    def record(self, on_result):
-        seen.append(self.request)
-        return self.request.resume_run, []
+    def record(self, request, on_result):
+        seen.append(request)
+        return request.resume_run, []
 
     monkeypatch.setattr(run_mod.Session, "execute", record)
     return seen

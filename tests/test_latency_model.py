@@ -237,7 +237,9 @@ def test_committed_counts_are_reproduced_by_todays_build(counting_env):
 def test_edgebench_run_sets_the_modeled_latency(counting_env, tmp_path):
     """The whole emulated path (export, runtime, sshd, qemu-arm + plugin): the result carries the modeled
     latency of its own counts on the imx6 entry, next to (not instead of) the emulated wall time."""
+    from edgebench.boards.board import board_for
     from edgebench.run import RunRequest, Session
+    from edgebench.runtimes import BuiltRuntimes
     from edgebench.store import Store
     from edgebench.targets import target_down
 
@@ -246,7 +248,8 @@ def test_edgebench_run_sets_the_modeled_latency(counting_env, tmp_path):
                          artifacts_root=tmp_path / "artifacts")
     try:
         with Store(tmp_path / "store.sqlite3") as store:
-            run_id, (result,) = Session(request, store, ["test"], on_stage=lambda s: None).execute(lambda r: None)
+            session = Session(board_for(device), BuiltRuntimes(), store, argv=["test"], on_stage=lambda s: None)
+            run_id, (result,) = session.execute(request, lambda r: None)
             assert result.status == "ok", result.error
             assert result.counters and len(result.samples_ms) == 2
             assert result.modeled == lm.modeled_for(device, result.counters, result.mflops * 1e6)

@@ -6,6 +6,7 @@ Slow: the runtime build is shared through EDGEBENCH_TEST_CACHE (as in test_runti
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -15,11 +16,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from edgebench.boards.board import board_for
 from edgebench.cli import main
 from edgebench.devices import get_device
 from edgebench.errors import EdgebenchError
 from edgebench.result import RunSettings
 from edgebench.run import RunRequest, Session
+from edgebench.runtimes import BuiltRuntimes
 from edgebench.store import Store
 from edgebench.targets import target_down, target_status
 
@@ -44,9 +47,12 @@ def env(tmp_path, monkeypatch, shared_cache):
     target_down(device)
 
 
-def _session(device, artifacts, store, models=MODELS, resume=None, stages=None):
+def _run(device, artifacts, store, models=MODELS, resume=None, stages=None):
+    """The session's execute for this request on the device's own board: call it with on_result."""
     request = RunRequest(device=device, models=models, settings=QUICK, artifacts_root=artifacts, resume_run=resume)
-    return Session(request, store, ["test"], on_stage=(stages.append if stages is not None else lambda s: None))
+    session = Session(board_for(device), BuiltRuntimes(), store, argv=["test"],
+                      on_stage=(stages.append if stages is not None else lambda s: None))
+    return functools.partial(session.execute, request)
 
 
 def _kill_tree(pid: int) -> None:
@@ -71,7 +77,7 @@ def _kill_tree(pid: int) -> None:
 def test_two_models_whole_path_and_an_unchanged_rerun(env, artifacts, tmp_path):
     device = env
     with Store(tmp_path / "store.sqlite3") as store:
-        run_id, results = _session(device, artifacts, store).execute(lambda r: None)
+        run_id, results = _run(device, artifacts, store)(lambda r: None)
         assert [r.model for r in results] == list(MODELS)
         for r in results:
             assert r.status == "ok", r.error
@@ -84,7 +90,7 @@ def test_two_models_whole_path_and_an_unchanged_rerun(env, artifacts, tmp_path):
         assert store.results(run_id) == results
 
         stages: list[str] = []
-        _, again = _session(device, artifacts, store, stages=stages).execute(lambda r: None)
+        _, again = _run(device, artifacts, store, stages=stages)(lambda r: None)
         assert "deployed: 0 file(s), 0 bytes sent" in stages  # nothing changed, nothing sent
         # Exact counts: the same binary, model and input give the same numbers, run after run.
         assert [r.counters for r in again] == [r.counters for r in results]
@@ -98,7 +104,7 @@ def test_board_lost_mid_suite_keeps_finished_results_and_resume_completes(env, a
 
     with Store(tmp_path / "store.sqlite3") as store:
         with pytest.raises(EdgebenchError):
-            _session(device, artifacts, store).execute(pull_the_plug)
+            _run(device, artifacts, store)(pull_the_plug)
         run_id = store.latest_run(device.name).id
         kept = store.results(run_id)
         assert [r.model for r in kept] == [MODELS[0]] and kept[0].status == "ok"
@@ -138,7 +144,7 @@ def test_hostile_model_name_reaches_the_board_as_data_only(env, tmp_path, monkey
                                   "--out", str(art)], catch_exceptions=False)
     assert r.exit_code == 0, r.stderr
     with Store(tmp_path / "store.sqlite3") as store:
-        _, [result] = _session(env, art, store, models=(str(art / evil),)).execute(lambda r: None)
+        _, [result] = _run(env, art, store, models=(str(art / evil),))(lambda r: None)
     assert result.status == "ok" and result.model == evil
     workdir_root = Path(os.environ["EDGEBENCH_DATA"])
     assert not [p for p in workdir_root.rglob("PWNED*")] and not list(Path.home().glob("PWNED*"))
@@ -147,7 +153,7 @@ def test_hostile_model_name_reaches_the_board_as_data_only(env, tmp_path, monkey
 
 def test_a_model_that_cannot_be_exported_fails_alone(env, artifacts, tmp_path):
     with Store(tmp_path / "store.sqlite3") as store:
-        run_id, results = _session(env, artifacts, store, models=(MODELS[0], "no_such_model")).execute(lambda r: None)
+        run_id, results = _run(env, artifacts, store, models=(MODELS[0], "no_such_model"))(lambda r: None)
         stored = {r.model: r for r in store.results(run_id)}
     assert stored[MODELS[0]].status == "ok"
     assert stored["no_such_model"].status == "failed" and "export failed" in stored["no_such_model"].error

@@ -18,13 +18,12 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench import targets
-from edgebench.boardstate import board_flags, collect_board_state, finish_board_state, parse_cpuinfo, \
-    parse_guest_hwcaps
+from edgebench.boards.board import board_for
+from edgebench.boardstate import board_flags, parse_cpuinfo, parse_guest_hwcaps
 from edgebench.cli import main
 from edgebench.deploy import deploy
 from edgebench.devices import Device, get_device
 from edgebench.errors import EdgebenchError
-from edgebench.launcher import launcher_for
 from edgebench.result import BoardState
 
 VFPV4_PROGRAM = textwrap.dedent(r"""
@@ -132,7 +131,7 @@ def test_vfpv4_binary_on_the_emulated_cortex_a9_dies_with_sigill_named(imx6, tmp
     with transport:
         deploy(transport, {"vfma": binary}, endpoint.workdir)
         program = f"{endpoint.workdir}/vfma"
-        result = transport.run(launcher_for(imx6).argv([program]), timeout=60)
+        result = transport.run(board_for(imx6).launcher.argv([program]), timeout=60)
         assert result.signal_name == "SIGILL" and result.exit_status is None, result
         assert "VFPv4/NEON mismatch?" in result.describe()
         # the same binary on a CPU that has VFPv4 (Cortex-A15) computes 0.5 + 1*2: the test can tell them apart
@@ -153,8 +152,8 @@ def test_emulated_board_state_names_the_emulator_and_its_cpu(edgebench_dirs, mon
     try:
         transport, _ = targets.connect(device)
         with transport:
-            before = collect_board_state(transport, device, launcher_for(device))
-            state = finish_board_state(transport, device, before)
+            before = board_for(device).state_before(transport)
+            state = board_for(device).state_after(transport, before)
     finally:
         targets.target_down(device)
     exe = device.emulator.argv[0]
@@ -172,8 +171,8 @@ def test_real_board_state_over_ssh(sshd):
     device = Device(name="stand-in", arch="aarch64", cpu="host", cores=2, clock_mhz=1000, source=Path("x"),
                     connection=sshd.connection)
     with sshd.connect() as transport:
-        before = collect_board_state(transport, device, launcher_for(device))
-        state = finish_board_state(transport, device, before)
+        before = board_for(device).state_before(transport)
+        state = board_for(device).state_after(transport, before)
     uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
     assert state.uname == uname and not state.emulated and state.emulator is None
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
@@ -247,7 +246,7 @@ def test_hostile_device_name_runs_nothing(edgebench_dirs, monkeypatch, shared_ca
         transport, endpoint = targets.connect(device)
         with transport:
             assert transport.run(["echo", name], timeout=30).stdout == name + "\n"
-            state = collect_board_state(transport, device, launcher_for(device))
+            state = board_for(device).state_before(transport)
             assert state.emulated
         result = CliRunner().invoke(main, ["target", "status", name, "--devices", str(devices_file), "--json"])
         assert json.loads(result.stdout)["up"]

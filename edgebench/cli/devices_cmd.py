@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -16,8 +14,9 @@ from edgebench.report.layout import Column, Row, print_table
 from edgebench.devices import Device, get_device, load_devices
 from edgebench.errors import EdgebenchError
 from edgebench.serde import to_dict
-from edgebench.targets import TargetStatus, endpoint_for, target_down, target_status, target_up
-from edgebench.transport import ConnectError, SSHTransport, fetch_host_key, fingerprint, pin_host_key, pinned_keys
+from edgebench.boards.board import board_for
+from edgebench.targets import TargetStatus, emulated_devices, target_down, target_status, target_up
+from edgebench.transport import fetch_host_key, fingerprint, pin_host_key, pinned_keys
 
 
 @dataclass(frozen=True)
@@ -36,28 +35,11 @@ class InventoryRow:
 
 
 def _probe(device: Device, timeout_s: float) -> InventoryRow:
-    problem = hint = None
-    if device.emulated:
-        st = target_status(device)
-        exe = device.emulator.argv[0]
-        if st.up:
-            status, detail = "up", f"127.0.0.1:{st.port}"
-        elif shutil.which(exe) is None:
-            status, detail = "down", f"{exe} not installed (apt-get install qemu-user)"
-        else:
-            status, detail = "down", f"edgebench target up {device.name}"
-    else:
-        connection = dataclasses.replace(device.connection, connect_timeout_s=timeout_s)
-        try:
-            SSHTransport.connect(connection, name=device.name).close()
-            status, detail = "reachable", device.connection.host
-        except ConnectError as exc:
-            status, detail, problem, hint = "unreachable", exc.message, exc.problem.value, exc.hint
-        except EdgebenchError as exc:  # the entry itself is unusable (an ssh config that does not exist, say)
-            status, detail, hint = "unreachable", exc.message, exc.hint
+    board = board_for(device)
+    seen = board.reachability(timeout_s)
     return InventoryRow(name=device.name, arch=device.arch, cpu=device.cpu, cores=device.cores,
-                        clock_mhz=device.clock_mhz, kind="emulated" if device.emulated else "real",
-                        status=status, detail=detail, source=str(device.source), problem=problem, hint=hint)
+                        clock_mhz=device.clock_mhz, kind=board.kind, status=seen.status, detail=seen.detail,
+                        source=str(device.source), problem=seen.problem, hint=seen.hint)
 
 
 @main.group("devices", invoke_without_command=True)
@@ -119,7 +101,7 @@ def trust_cmd(ctx: click.Context, name, devices_file, replace, as_json):
       edgebench devices trust my-pi4 --replace
     """
     device = get_device(name, devices_file or ctx.obj.get("devices_file"))
-    connection = endpoint_for(device, start_target=False).connection
+    connection = board_for(device).endpoint(start=False).connection
     resolved, key = fetch_host_key(connection, name=device.name)
     pinned = pinned_keys(resolved.known_hosts, resolved.hostname, resolved.port)
     same = any(k.asbytes() == key.asbytes() for k in pinned)
@@ -209,7 +191,7 @@ def target_status_cmd(name, devices_file, as_json):
     if name:
         _print_status(target_status(get_device(name, devices_file)), as_json)
         return
-    statuses = [target_status(d) for d in load_devices(devices_file).values() if d.emulated]
+    statuses = [target_status(d) for d in emulated_devices(load_devices(devices_file).values())]
     if as_json:
         print_json([to_dict(s) for s in statuses])
     else:

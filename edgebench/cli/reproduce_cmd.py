@@ -61,7 +61,9 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     from edgebench.report.table import render_table
     from edgebench.report.tabular import to_json
     from edgebench.result import RunSettings
+    from edgebench.boards.board import board_for
     from edgebench.run import RunRequest, Session
+    from edgebench.runtimes import BuiltRuntimes
     from edgebench.store import Store
 
     device = get_device(device_name, devices_file)
@@ -83,8 +85,8 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
             err.print(f"{mark} {result.model}" + (f": {result.error}" if result.error else ""))
 
         with model_progress(len(models)) as (stage, model_done):
-            run_id, _ = Session(request, store, sys.argv[:], on_stage=stage).execute(
-                lambda result: (show(result), model_done()))
+            session = Session(board_for(device), BuiltRuntimes(), store, argv=sys.argv[:], on_stage=stage)
+            run_id, _ = session.execute(request, lambda result: (show(result), model_done()))
         run, results = store.run(run_id), store.results(run_id)
 
     # Modeled figures are made again from the stored counts with the installed constants (a resumed run's

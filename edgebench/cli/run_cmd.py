@@ -38,9 +38,11 @@ def parse_cpus(text: str | None) -> list[int] | None:
 
 def check_affinity(device, settings: RunSettings, counting: bool) -> None:
     """Refuse, in one line and before anything is built or sent, threads/cores `device` cannot run as asked."""
+    from edgebench.boards.board import board_for
+
     if settings.cpus is not None and settings.powersave != 0:
         raise EdgebenchError("--cpus and --powersave 1|2 both choose the cores", hint="pass one of them")
-    if settings.cpus is not None and device.emulated:
+    if settings.cpus is not None and not board_for(device).pins_cpus:
         raise EdgebenchError(f"--cpus pins host threads under qemu-user: it says nothing about {device.name}'s "
                              "cores", hint="affinity is for real boards; leave --cpus out here")
     if settings.cpus is not None and max(settings.cpus) >= device.cores:
@@ -106,8 +108,10 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
     On a real board, --threads N, --powersave 0|1|2 or --cpus 0,2 choose the cores, and the board state
     records each used CPU's frequency and governor before and after.
     """
+    from edgebench.boards.board import board_for
     from edgebench.devices import get_device
     from edgebench.run import RunRequest, Session
+    from edgebench.runtimes import BuiltRuntimes
 
     # Opened first: a damaged, foreign or read-only store is refused before any board is touched.
     with Store(store_path) as store:
@@ -130,7 +134,8 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
                                loops=asked["loops"] or defaults.loops, min_time_ms=asked["min_time_ms"],
                                powersave=asked["powersave"], cpus=parse_cpus(asked["cpus"]), fp16_packed=fp16,
                                fp16_storage=fp16, fp16_arithmetic=fp16)
-        counting = asked["counters"] and device.emulated
+        board = board_for(device)
+        counting = asked["counters"] and board.counts
         check_affinity(device, settings, counting)
         if counting and device.cores > 1:  # said once, before anything is built or sent
             err.print(f"{device.name}: counting with 1 thread of its {device.cores} cores (exact counts need one "
@@ -161,9 +166,9 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
                 err.print(f"[red]✗ {result.model}: {result.error}[/red]")
 
         with model_progress(len(names)) as (stage, model_done):
-            session = Session(request, store, sys.argv[:], on_stage=stage)
+            session = Session(board, BuiltRuntimes(), store, argv=sys.argv[:], on_stage=stage)
             try:
-                run_id, _ = session.execute(lambda result: (show(result), model_done()))
+                run_id, _ = session.execute(request, lambda result: (show(result), model_done()))
             except EdgebenchError as exc:
                 raise _ended_early(exc, store, session.run_id, device.name, len(names)) from None
         results = store.results(run_id)
