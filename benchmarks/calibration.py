@@ -35,14 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench import latency_fit as lf
-from edgebench import latency_model as lm
-from edgebench.devices import PACKAGED_DEVICES, Device, parse_devices_file
+from edgebench.modeling import latency_fit as lf
+from edgebench.modeling import latency_model as lm
+from edgebench.boards.devices import PACKAGED_DEVICES, Device, parse_devices_file
 from edgebench.errors import EdgebenchError
 from edgebench.boards.board import board_for
-from edgebench.launcher import Launcher
-from edgebench.sysview import SystemView, check_ncnn_saw
-from edgebench.result import IterationCounts, ModeledLatency
+from edgebench.boards.launcher import Launcher
+from edgebench.boards.sysview import SystemView, check_ncnn_saw
+from edgebench.results.result import IterationCounts, ModeledLatency
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 HERE = Path(__file__).resolve().parent
@@ -124,7 +124,7 @@ def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenan
     from edgebench.ncnn_tools.plugin import parse_counts, run_counted
     from edgebench.ncnn_tools.report import parse_runner_output
     from edgebench.ncnn_tools.runner_options import RunnerOptions
-    from edgebench.result import RunSettings
+    from edgebench.results.result import RunSettings
 
     entry = {"model": job.model, "cpu": job.target.cpu, "param_sha256": _sha(job.param.read_bytes()),
              "cache": lm.device_cache_signature(job.device), **provenance,
@@ -583,7 +583,7 @@ def write_outputs(cals: list[CpuCalibration], command: str) -> tuple[str, str]:
                          for e in cal.entries.values()})
         provenance += [f"{cal.cpu}: counted with runtime {k} (NCNN {v}), plugin {p}, `{q}`" for k, v, p, q in builds]
     header = (f"Written by benchmarks/calibration.py, not by hand. Regenerate: {command}\n"
-              "Modeled latency = sum(cycles_per[event] * count) / clock (edgebench/latency_model.py); always "
+              "Modeled latency = sum(cycles_per[event] * count) / clock (edgebench/modeling/latency_model.py); always "
               "labelled 'modeled'.\ninterval: bootstrap refits' constants and the fit models' leave-one-out "
               "log errors; fit_data: what the fit saw (reports refit from it).\n"
               "Report: benchmarks/calibration_report.md")

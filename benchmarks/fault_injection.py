@@ -110,7 +110,8 @@ def install(plan: dict) -> None:
     """Arm one fault in this process; it writes plan["marker"] when it fires."""
     import paramiko
 
-    from edgebench import store, transport
+    from edgebench.boards import transport
+    from edgebench.results import store
 
     fired = threading.Event()
 
@@ -221,11 +222,11 @@ def run_fault(fault: Fault, artifacts: list[Path], root: Path) -> Outcome:
     workdir lives under `root`. EDGEBENCH_DATA and EDGEBENCH_CACHE come from the environment."""
     import yaml
 
-    from edgebench import targets
-    from edgebench.devices import PACKAGED_DEVICES, get_device
+    from edgebench.boards import targets
+    from edgebench.boards.devices import PACKAGED_DEVICES, get_device
     from edgebench.export.manifest import load_manifest
     from edgebench.ncnn_tools.build import build_runtime
-    from edgebench.store import Store
+    from edgebench.results.store import Store
 
     slug = re.sub(r"[^a-z0-9]+", "-", fault.name.lower()).strip("-")[:40]
     where = root / slug

@@ -19,7 +19,7 @@ from edgebench.ncnn_tools.build import build_runtime
 from edgebench.ncnn_tools.local_run import run_runner
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 from edgebench.ncnn_tools.runner_options import RunnerOptions
-from edgebench.result import RunSettings
+from edgebench.results.result import RunSettings
 
 EMULATORS = {"armv7": ["qemu-arm", "-cpu", "cortex-a9"], "aarch64": ["qemu-aarch64", "-cpu", "cortex-a53"],
              "host": []}

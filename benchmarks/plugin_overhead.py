@@ -114,14 +114,14 @@ def runner(args, lib: Path, scratch: Path) -> None:
 
 
 def paper_suite(lib: Path, scratch: Path) -> None:
-    from edgebench import latency_model
-    from edgebench.devices import PACKAGED_DEVICES, parse_devices_file
+    from edgebench.modeling import latency_model
+    from edgebench.boards.devices import PACKAGED_DEVICES, parse_devices_file
     from edgebench.models.registry import suite
     from edgebench.ncnn_tools.build import build_runtime
     from edgebench.ncnn_tools.runner_options import RunnerOptions
     from edgebench.paths import cache_dir
-    from edgebench.result import RunSettings
-    from edgebench.run import prepare_artifact
+    from edgebench.results.result import RunSettings
+    from edgebench.bench.artifacts import prepare_artifact
 
     device = parse_devices_file(PACKAGED_DEVICES)["imx6"]
     names = suite("paper")

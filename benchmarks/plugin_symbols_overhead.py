@@ -15,7 +15,7 @@ from edgebench.export.manifest import load_manifest
 from edgebench.ncnn_tools import plugin
 from edgebench.ncnn_tools.build import build_runtime
 from edgebench.ncnn_tools.runner_options import RunnerOptions
-from edgebench.result import RunSettings
+from edgebench.results.result import RunSettings
 
 
 def main() -> None:

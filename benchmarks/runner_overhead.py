@@ -19,7 +19,7 @@ from edgebench.ncnn_tools.build import build_runtime
 from edgebench.ncnn_tools.local_run import run_runner
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.paths import cache_dir
-from edgebench.result import RunSettings
+from edgebench.results.result import RunSettings
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 REFERENCE = REFERENCE_DIR

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.result import BoardState, IterationCounts, RunResult, RunSettings
-from edgebench.stats import summarize
-from edgebench.store import Store
+from edgebench.results.result import BoardState, IterationCounts, RunResult, RunSettings
+from edgebench.results.stats import summarize
+from edgebench.results.store import Store
 
 
 def _result(run_id: str, i: int, samples: int, counters: int, rng: np.random.Generator) -> RunResult:

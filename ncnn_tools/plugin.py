@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools.qemu_build import EMULATORS, counting_qemu, resolve_emulator_argv
 from edgebench.paths import cache_dir
-from edgebench.result import IterationCounts
+from edgebench.results.result import IterationCounts
 
 if TYPE_CHECKING:
-    from edgebench.devices import CacheGeometry as DeviceCaches
+    from edgebench.boards.devices import CacheGeometry as DeviceCaches
 
 PLUGIN_DIR = Path(__file__).parent / "qemu_plugin"
 PLUGIN_SOURCE = PLUGIN_DIR / "eb_counters.c"
@@ -298,7 +298,7 @@ def run_counted(qemu_cmd: Sequence[str], program: Sequence[str], counts_file: st
                 view_prefix: Sequence[str] = ()) -> CountedRun:
     """Run `program` under `qemu_cmd` (e.g. ["qemu-arm", "-cpu", "cortex-a9"]) with the counting plugin.
 
-    `view_prefix` (edgebench.launcher.Launcher.view_prefix) starts it inside the board's system view.
+    `view_prefix` (edgebench.boards.launcher.Launcher.view_prefix) starts it inside the board's system view.
 
     A bare qemu-arm/qemu-aarch64 runs the counting emulator (resolve_emulator_argv). A QEMU that cannot
     load the plugin, or a plugin that refuses to start, is a clear error here; whether the counts are

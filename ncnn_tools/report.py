@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from edgebench.errors import EdgebenchError
-from edgebench.result import NcnnCpuInfo, RunSettings
+from edgebench.results.result import NcnnCpuInfo, RunSettings
 from edgebench.serde import from_dict
 
 SCHEMA = "edgebench-runner/3"  # /3: cpus, cpus_used, build.profile, layers

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgebench.errors import EdgebenchError
-from edgebench.result import RunSettings
+from edgebench.results.result import RunSettings
 
 
 @dataclass(frozen=True)

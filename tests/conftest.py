@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.devices import Connection
-from edgebench.targets import ServerInfo, SshServer
-from edgebench.transport import SSHTransport
+from edgebench.boards.devices import Connection
+from edgebench.boards.sshd import ServerInfo, SshServer
+from edgebench.boards.transport import SSHTransport
 
 
 @dataclass

@@ -21,12 +21,12 @@ import numpy as np
 
 from edgebench.boards.board import BoardLink
 from edgebench.boards.real import RealBoard
-from edgebench.devices import Connection, Device
+from edgebench.boards.devices import Connection, Device
 from edgebench.export.manifest import ArtifactManifest, TensorInfo
 from edgebench.hashing import sha256_file
 from edgebench.ncnn_tools.build import Runtime
 from edgebench.ncnn_tools.report import SCHEMA
-from edgebench.transport import CommandResult, CommandTimeout
+from edgebench.boards.transport import CommandResult, CommandTimeout
 
 
 class LocalTransport:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgebench.result import BoardState, IterationCounts, RunResult, RunSettings
+from edgebench.results.result import BoardState, IterationCounts, RunResult, RunSettings
 
 
 def counts(i: int, scale: int = 1) -> IterationCounts:

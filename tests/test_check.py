@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from result_factory import make_result
 
-from edgebench.baseline import (
+from edgebench.results.baseline import (
     FORMAT,
     SCHEMA_VERSION,
     baseline_from_results,
@@ -19,7 +19,7 @@ from edgebench.baseline import (
     median_counts,
     save_baseline,
 )
-from edgebench.check import (
+from edgebench.results.check import (
     IMPROVEMENT,
     MISSING,
     NOT_COMPARABLE,
@@ -27,13 +27,13 @@ from edgebench.check import (
     REGRESSION,
     CheckSettings,
     check_run,
-    mann_whitney_p,
-    to_markdown,
 )
+from edgebench.report.check import to_markdown
+from edgebench.results.significance import mann_whitney_p
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
-from edgebench.result import IterationCounts, NcnnCpuInfo, RunResult
-from edgebench.store import Store
+from edgebench.results.result import IterationCounts, NcnnCpuInfo, RunResult
+from edgebench.results.store import Store
 
 MODELS = ("fd_mobilenet_1.0x", "mobilenet_v1_0.5x", "shufflenet_v1_g3_1.0x")
 

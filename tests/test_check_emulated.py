@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench.cli import main
-from edgebench.devices import get_device
+from edgebench.boards.devices import get_device
 from edgebench.export.manifest import load_manifest
 from edgebench.export.pipeline import export_artifact
 from edgebench.export.source import ExportSource
-from edgebench.targets import target_down
+from edgebench.boards.targets import target_down
 
 pytestmark = pytest.mark.slow
 

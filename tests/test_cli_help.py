@@ -12,7 +12,7 @@ import pytest
 
 import edgebench
 from edgebench.cli import main
-from edgebench.devices import load_devices
+from edgebench.boards.devices import load_devices
 
 
 def _commands(cmd: click.Command, path: tuple[str, ...] = ("edgebench",)):

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.deploy import LOCK_NAME, board_lock, deploy
+from edgebench.boards.deploy import deploy
+from edgebench.boards.lock import LOCK_NAME, board_lock
 from edgebench.errors import EdgebenchError
-from edgebench.transport import CommandResult, SSHTransport
+from edgebench.boards.transport import CommandResult, SSHTransport
 
 
 def make_files(folder: Path) -> dict[str, Path]:

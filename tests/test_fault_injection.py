@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgebench import targets
+from edgebench.boards import targets
 from edgebench.cli import main
-from edgebench.deploy import board_lock
-from edgebench.devices import get_device
-from edgebench.store import Store
+from edgebench.boards.lock import board_lock
+from edgebench.boards.devices import get_device
+from edgebench.results.store import Store
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.devices import PACKAGED_DEVICES, parse_devices_file
+from edgebench.boards.devices import PACKAGED_DEVICES, parse_devices_file
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))

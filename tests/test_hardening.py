@@ -19,13 +19,13 @@ import yaml
 from click.testing import CliRunner
 from result_factory import make_result
 
-from edgebench import targets
+from edgebench.boards import targets
 from edgebench.cli import main
-from edgebench.deploy import board_lock
-from edgebench.devices import PACKAGED_DEVICES, get_device
+from edgebench.boards.lock import board_lock
+from edgebench.boards.devices import PACKAGED_DEVICES, get_device
 from edgebench.errors import EdgebenchError
-from edgebench.store import Store
-from edgebench.transport import ConnectProblem
+from edgebench.results.store import Store
+from edgebench.boards.transport import ConnectProblem
 
 
 def cli(*args) -> "click.testing.Result":  # noqa: F821
@@ -196,8 +196,7 @@ def test_lock_in_a_read_only_workdir_is_named_not_called_busy(sshd, read_only_fo
 @pytest.fixture
 def requests_seen(monkeypatch):
     """Session.execute replaced by a recorder: these tests are about which request the CLI builds."""
-    from edgebench import run as run_mod
-
+    from edgebench.bench import session as run_mod
     seen = []
 
     def record(self, request, on_result):

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgebench import latency_fit as lf
-from edgebench import latency_model as lm
-from edgebench.devices import PACKAGED_DEVICES, get_device, parse_devices_file
+from edgebench.modeling import latency_fit as lf
+from edgebench.modeling import latency_model as lm
+from edgebench.boards.devices import PACKAGED_DEVICES, get_device, parse_devices_file
 from edgebench.errors import EdgebenchError
-from edgebench.result import IterationCounts, RunSettings
+from edgebench.results.result import IterationCounts, RunSettings
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTS_FILE = REPO / "benchmarks" / "calibration_counts.json"
@@ -238,10 +238,10 @@ def test_edgebench_run_sets_the_modeled_latency(counting_env, tmp_path):
     """The whole emulated path (export, runtime, sshd, qemu-arm + plugin): the result carries the modeled
     latency of its own counts on the imx6 entry, next to (not instead of) the emulated wall time."""
     from edgebench.boards.board import board_for
-    from edgebench.run import RunRequest, Session
-    from edgebench.runtimes import BuiltRuntimes
-    from edgebench.store import Store
-    from edgebench.targets import target_down
+    from edgebench.bench.session import RunRequest, Session
+    from edgebench.bench.runtimes import BuiltRuntimes
+    from edgebench.results.store import Store
+    from edgebench.boards.targets import target_down
 
     device = get_device("imx6")
     request = RunRequest(device=device, models=("fd_mobilenet_0.25x",), settings=RunSettings(loops=2, warmup=1),

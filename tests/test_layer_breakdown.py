@@ -1,4 +1,4 @@
-"""Per-function counts -> NCNN layer types -> modeled-cycle shares (edgebench.layer_breakdown).
+"""Per-function counts -> NCNN layer types -> modeled-cycle shares (edgebench.modeling.layer_breakdown).
 
 The names are real symbols of the armv7 edgebench-runner (NCNN 1.0.20261020, Debian's cross gcc 12),
 seen counting shufflenet_v1_g3_0.5x with symbols=on; demangling is the real c++filt.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from edgebench.errors import EdgebenchError
-from edgebench.latency_model import CpuConstants
-from edgebench.layer_breakdown import (HELPERS, MEMORY, RUNNER, RUNTIME, UNMAPPED, breakdown, demangle,
+from edgebench.modeling.latency_model import CpuConstants
+from edgebench.modeling.layer_breakdown import (HELPERS, MEMORY, RUNNER, RUNTIME, UNMAPPED, breakdown, demangle,
                                        layer_costs, layer_type_of)
 from edgebench.ncnn_tools.plugin import FunctionCounts
 
@@ -88,8 +88,8 @@ def test_the_store_keeps_a_breakdown_and_reads_older_rows_as_none(tmp_path, monk
     import dataclasses
     import sqlite3
 
-    from edgebench import store as store_mod
-    from edgebench.store import Store
+    from edgebench.results import store as store_mod
+    from edgebench.results.store import Store
     from tests.result_factory import make_result
 
     costs = layer_costs([fc("__memcpy_neon", 10), fc(None, 5)])

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from result_factory import make_result
 
-from edgebench import latency_fit as lf
-from edgebench import latency_model as lm
-from edgebench.devices import PACKAGED_DEVICES, parse_devices_file
+from edgebench.modeling import latency_fit as lf
+from edgebench.modeling import latency_model as lm
+from edgebench.boards.devices import PACKAGED_DEVICES, parse_devices_file
 from edgebench.models.registry import get_spec, list_models
-from edgebench.report.paper import TABLE4, Verdict, compare_with_paper, judge
+from edgebench.report.paper import Verdict, compare_with_paper, judge
+from edgebench.studies.fd_mobilenet import TABLE4
 from edgebench.report.rows import MODELED, build_row
-from edgebench.result import IterationCounts
+from edgebench.results.result import IterationCounts
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = lm.load_constants()

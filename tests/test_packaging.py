@@ -60,7 +60,7 @@ def test_the_installed_wheel_runs_its_cli(wheel, tmp_path):
     python = env_dir / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
                    capture_output=True)
-    where = subprocess.run([str(python), "-c", "import edgebench.report, edgebench.sysview; print(edgebench.__file__)"],
+    where = subprocess.run([str(python), "-c", "import edgebench.report, edgebench.boards.sysview; print(edgebench.__file__)"],
                            capture_output=True, text=True, cwd=tmp_path, check=True).stdout.strip()
     assert where.startswith(str(env_dir)), f"imported {where}, not the installed wheel"
     cli = env_dir / "bin" / "edgebench"

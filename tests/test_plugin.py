@@ -86,7 +86,7 @@ def test_cache_geometry_is_checked():
 
 
 def test_every_shipped_device_geometry_is_accepted():
-    from edgebench.devices import load_devices
+    from edgebench.boards.devices import load_devices
     from edgebench.ncnn_tools.plugin import CacheConfig
 
     for device in load_devices().values():
@@ -249,7 +249,7 @@ def test_runner_counts_do_not_depend_on_where_it_runs_or_its_environment(build_c
     from edgebench.ncnn_tools.build import build_runtime
     from edgebench.ncnn_tools.reference import REFERENCE_DIR
     from edgebench.ncnn_tools.runner_options import RunnerOptions
-    from edgebench.result import RunSettings
+    from edgebench.results.result import RunSettings
 
     runner = build_runtime("armv7", progress=False).runner
     here, there = tmp_path / "a", tmp_path / "a much" / "longer" / "working folder"

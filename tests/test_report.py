@@ -16,20 +16,21 @@ from result_factory import make_result
 
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
-from edgebench.latency_model import load_constants
+from edgebench.modeling.latency_model import load_constants
 from edgebench.report import cells
-from edgebench.report import paper as paper_mod
+from edgebench.studies import fd_mobilenet as paper_mod
 from edgebench.report.layout import ELLIPSIS, MIN_CUT_WIDTH
 from edgebench.report.markdown import to_markdown
 from edgebench.report.model import build_report
-from edgebench.report.paper import TABLE4, Verdict, compare_with_paper, judge
+from edgebench.report.paper import Verdict, compare_with_paper, judge
+from edgebench.studies.fd_mobilenet import TABLE4
 from edgebench.report.plot import plot_latency
 from edgebench.report.rows import EMULATED, MEASURED, MODELED, build_row, family_of
 from edgebench.report.table import render_table
 from edgebench.report.tabular import paper_to_csv, to_csv, to_json
-from edgebench.result import IterationCounts, ModeledLatency, NcnnCpuInfo
-from edgebench.stats import summarize
-from edgebench.store import RunInfo, Store
+from edgebench.results.result import IterationCounts, ModeledLatency, NcnnCpuInfo
+from edgebench.results.stats import summarize
+from edgebench.results.store import RunInfo, Store
 
 RUN = RunInfo("20261123-100000-abc123", "2026-11-23T10:00:00Z", "imx6", ["edgebench", "run"], "0.1.0", "", 0, 0, 0,
               0, 0, 0)  # fmt: skip

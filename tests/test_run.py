@@ -18,13 +18,13 @@ from click.testing import CliRunner
 
 from edgebench.boards.board import board_for
 from edgebench.cli import main
-from edgebench.devices import get_device
+from edgebench.boards.devices import get_device
 from edgebench.errors import EdgebenchError
-from edgebench.result import RunSettings
-from edgebench.run import RunRequest, Session
-from edgebench.runtimes import BuiltRuntimes
-from edgebench.store import Store
-from edgebench.targets import target_down, target_status
+from edgebench.results.result import RunSettings
+from edgebench.bench.session import RunRequest, Session
+from edgebench.bench.runtimes import BuiltRuntimes
+from edgebench.results.store import Store
+from edgebench.boards.targets import target_down, target_status
 
 pytestmark = pytest.mark.slow
 

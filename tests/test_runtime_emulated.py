@@ -39,7 +39,7 @@ from edgebench.ncnn_tools.local_run import run_runner
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.ncnn_tools.seeded_input import seeded_input
 from edgebench.ncnn_tools.source import source_tree
-from edgebench.result import RunSettings
+from edgebench.results.result import RunSettings
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 pytestmark = pytest.mark.slow

@@ -24,7 +24,7 @@ from edgebench.ncnn_tools.layers import KEPT_LAYERS
 from edgebench.ncnn_tools.report import parse_runner_output
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.ncnn_tools.seeded_input import seeded_input
-from edgebench.result import RunSettings
+from edgebench.results.result import RunSettings
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 REFERENCE = REFERENCE_DIR

@@ -1,4 +1,4 @@
-"""edgebench.stats against hand-computed values and known distributions."""
+"""edgebench.results.stats against hand-computed values and known distributions."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from edgebench import stats
+from edgebench.results import stats
 from edgebench.errors import EdgebenchError
-from edgebench.stats import bootstrap_median_ci, summarize
+from edgebench.results.stats import bootstrap_median_ci, summarize
 
 
 def test_hand_computed_five_samples():

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from result_factory import make_result
 
-from edgebench import store as store_mod
+from edgebench.results import store as store_mod
 from edgebench.errors import EdgebenchError
-from edgebench.result import IterationCounts, RunResult
-from edgebench.store import Store, default_store_path
+from edgebench.results.result import IterationCounts, RunResult
+from edgebench.results.store import Store, default_store_path
 
 TESTS = Path(__file__).parent
 
@@ -212,7 +212,7 @@ _WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from edgebench.store import Store
+    from edgebench.results.store import Store
     from result_factory import make_result
     path, device, count, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
     while not go.exists():

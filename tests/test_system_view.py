@@ -1,5 +1,5 @@
 """The board's system view: what each emulated board's guest reads as /sys/devices/system/cpu and
-/proc/cpuinfo (edgebench.sysview), checked against what the real boards' kernels show
+/proc/cpuinfo (edgebench.boards.sysview), checked against what the real boards' kernels show
 (docs/board_system_views.md) and against NCNN's own rules for what it derives from them."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.devices import PACKAGED_DEVICES, parse_devices_file
+from edgebench.boards.devices import PACKAGED_DEVICES, parse_devices_file
 from edgebench.errors import EdgebenchError
-from edgebench.result import NcnnCpuInfo
-from edgebench.sysview import (CPU_TREE, CPUINFO, board_view, check_ncnn_saw, materialize, ncnn_mask_cpus,
+from edgebench.results.result import NcnnCpuInfo
+from edgebench.boards.sysview import (CPU_TREE, CPUINFO, board_view, check_ncnn_saw, materialize, ncnn_mask_cpus,
                                require_namespace_support, view_prefix)
 
 DEVICES = parse_devices_file(PACKAGED_DEVICES)

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgebench import targets
+from edgebench.boards import targets
 from edgebench.boards.board import board_for
-from edgebench.boardstate import board_flags, parse_cpuinfo, parse_guest_hwcaps
+from edgebench.boards.state import board_flags, parse_cpuinfo, parse_guest_hwcaps
 from edgebench.cli import main
-from edgebench.deploy import deploy
-from edgebench.devices import Device, get_device
+from edgebench.boards.deploy import deploy
+from edgebench.boards.devices import Device, get_device
 from edgebench.errors import EdgebenchError
-from edgebench.result import BoardState
+from edgebench.results.result import BoardState
 
 VFPV4_PROGRAM = textwrap.dedent(r"""
     #include <stdio.h>

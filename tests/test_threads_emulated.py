@@ -14,7 +14,7 @@ from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools.build import build_runtime
 from edgebench.ncnn_tools.local_run import run_runner
 from edgebench.ncnn_tools.runner_options import RunnerOptions
-from edgebench.result import RunSettings
+from edgebench.results.result import RunSettings
 from test_runtime_emulated import EMULATORS, tiny_cnn
 
 pytestmark = pytest.mark.slow

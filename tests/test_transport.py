@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench.cli import main
-from edgebench.devices import Connection
+from edgebench.boards.devices import Connection
 from edgebench.errors import EdgebenchError
-from edgebench.transport import CommandTimeout, ConnectionLost, SSHTransport, remote_command
+from edgebench.boards.transport import CommandTimeout, ConnectionLost, SSHTransport, remote_command
 
 HOSTILE = ["a b", "it's", '"dq"', "semi; touch {pwn}", "$(touch {pwn})", "`touch {pwn}`", "*", "\\", "-n",
            "line\nbreak", "&& touch {pwn} ||", "|tee {pwn}", "$HOME", "", "  "]

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from edgebench.devices import Connection, Device
-from edgebench.launcher import Launcher
-from edgebench.result import BoardState
-from edgebench.transport import Transport
+from edgebench.boards.devices import Connection, Device
+from edgebench.boards.launcher import Launcher
+from edgebench.results.result import BoardState
+from edgebench.boards.transport import Transport
 
 if TYPE_CHECKING:
     from edgebench.ncnn_tools.plugin import CacheConfig
-    from edgebench.runtimes import Runtimes
+    from edgebench.bench.runtimes import Runtimes
 
 
 @dataclass(frozen=True)

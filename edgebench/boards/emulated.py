@@ -1,4 +1,4 @@
-"""An emulated board: a private sshd on 127.0.0.1 (edgebench.targets) reached like a real board, programs
+"""An emulated board: a private sshd on 127.0.0.1 (edgebench.boards.targets) reached like a real board, programs
 run inside the board's own system view behind qemu-user, and runs counted exactly by the QEMU plugin."""
 
 from __future__ import annotations
@@ -7,17 +7,17 @@ import shutil
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from edgebench import targets
+from edgebench.boards import targets
 from edgebench.boards.board import BoardLink, Counter, Endpoint, Reachability
-from edgebench.boardstate import emulated_state
-from edgebench.devices import Device
+from edgebench.boards.state import emulated_state
+from edgebench.boards.devices import Device
 from edgebench.errors import EdgebenchError
-from edgebench.launcher import Launcher
-from edgebench.result import BoardState
-from edgebench.transport import Transport
+from edgebench.boards.launcher import Launcher
+from edgebench.results.result import BoardState
+from edgebench.boards.transport import Transport
 
 if TYPE_CHECKING:
-    from edgebench.runtimes import Runtimes
+    from edgebench.bench.runtimes import Runtimes
 
 
 class EmulatedBoard:
@@ -32,7 +32,7 @@ class EmulatedBoard:
     def launcher(self) -> Launcher:
         """The board's view, (re)written under the target's state folder and checked before anything is sent."""
         from edgebench.ncnn_tools.qemu_build import resolve_emulator_argv
-        from edgebench.sysview import board_view, materialize, require_namespace_support, view_prefix
+        from edgebench.boards.sysview import board_view, materialize, require_namespace_support, view_prefix
 
         require_namespace_support()
         view = board_view(self.device)

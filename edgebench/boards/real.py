@@ -7,15 +7,15 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from edgebench.boards.board import BoardLink, Counter, Endpoint, Reachability
-from edgebench.boardstate import measured_state_after, measured_state_before
-from edgebench.devices import Device
+from edgebench.boards.state import measured_state_after, measured_state_before
+from edgebench.boards.devices import Device
 from edgebench.errors import EdgebenchError
-from edgebench.launcher import Launcher
-from edgebench.result import BoardState
-from edgebench.transport import ConnectError, SSHTransport, Transport
+from edgebench.boards.launcher import Launcher
+from edgebench.results.result import BoardState
+from edgebench.boards.transport import ConnectError, SSHTransport, Transport
 
 if TYPE_CHECKING:
-    from edgebench.runtimes import Runtimes
+    from edgebench.bench.runtimes import Runtimes
 
 DEFAULT_REMOTE_WORKDIR = "edgebench"  # under the login's home
 

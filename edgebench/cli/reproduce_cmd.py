@@ -12,11 +12,11 @@ from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION
 from edgebench.cli.stored_runs import STORE_OPTION
 from edgebench.console import err, model_progress, stdout_console
 from edgebench.errors import EdgebenchError
+from edgebench.studies import fd_mobilenet
 
-# A study: the models it runs and the tag its runs carry in the store (how an interrupted one is found).
-STUDIES = {
-    "fd-mobilenet": ("paper", ("effnet",)),  # the paper's nine models, EffNet beside them
-}
+# A study: the models it runs (a zoo suite and extras); its runs carry the tag "reproduce STUDY" in the store
+# (how an interrupted one is found).
+STUDIES = {"fd-mobilenet": (fd_mobilenet.SUITE, fd_mobilenet.EXTRA_MODELS)}
 
 
 @main.command("reproduce")
@@ -51,20 +51,20 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
       edgebench reproduce fd-mobilenet --device rpi3 --out rpi3-table     # emulated Cortex-A53
       edgebench reproduce fd-mobilenet --device my-imx6    # a real board: devices.yaml's my-imx6 example
     """
-    from edgebench.devices import get_device
+    from edgebench.boards.devices import get_device
     from edgebench.models.registry import suite
-    from edgebench.latency_model import constants_for
+    from edgebench.modeling.latency_model import constants_for
     from edgebench.report.breakdown import breakdown_markdown
     from edgebench.report.markdown import to_markdown
     from edgebench.report.model import build_report
     from edgebench.report.plot import plot_latency
     from edgebench.report.table import render_table
     from edgebench.report.tabular import to_json
-    from edgebench.result import RunSettings
+    from edgebench.results.result import RunSettings
     from edgebench.boards.board import board_for
-    from edgebench.run import RunRequest, Session
-    from edgebench.runtimes import BuiltRuntimes
-    from edgebench.store import Store
+    from edgebench.bench.session import RunRequest, Session
+    from edgebench.bench.runtimes import BuiltRuntimes
+    from edgebench.results.store import Store
 
     device = get_device(device_name, devices_file)
     suite_name, extra = STUDIES[study]

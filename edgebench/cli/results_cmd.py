@@ -19,7 +19,7 @@ from edgebench.report.rows import BASIS_LABELS
 from edgebench.report.table import render_table
 from edgebench.report.tabular import paper_to_csv, to_csv, to_json
 from edgebench.serde import to_dict
-from edgebench.store import default_store_path
+from edgebench.results.store import default_store_path
 
 @main.command("results")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most N runs.")

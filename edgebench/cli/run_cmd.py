@@ -13,9 +13,10 @@ from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION
 from edgebench.cli.stored_runs import STORE_OPTION
 from edgebench.console import err, model_progress, print_json, stdout_console
 from edgebench.errors import EdgebenchError
-from edgebench.result import RunResult, RunSettings
+from edgebench.results.result import RunResult, RunSettings
+from edgebench.results.stats import median
 from edgebench.serde import to_dict
-from edgebench.store import RunInfo, Store
+from edgebench.results.store import RunInfo, Store
 
 # What a run was asked to measure: a bare `--resume` takes each of these from the run's own command line
 # unless it is given again now, so it finishes exactly that request.
@@ -109,9 +110,9 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
     records each used CPU's frequency and governor before and after.
     """
     from edgebench.boards.board import board_for
-    from edgebench.devices import get_device
-    from edgebench.run import RunRequest, Session
-    from edgebench.runtimes import BuiltRuntimes
+    from edgebench.boards.devices import get_device
+    from edgebench.bench.session import RunRequest, Session
+    from edgebench.bench.runtimes import BuiltRuntimes
 
     # Opened first: a damaged, foreign or read-only store is refused before any board is touched.
     with Store(store_path) as store:
@@ -147,7 +148,7 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
 
         def show(result: RunResult) -> None:
             if result.status == "ok":
-                med = sorted(result.samples_ms)[len(result.samples_ms) // 2]
+                med = median(result.samples_ms)
                 parts = []
                 if result.modeled is not None:  # on an emulated board the figure that means something: first
                     m = result.modeled

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from edgebench.errors import EdgebenchError
-from edgebench.result import RunResult
-from edgebench.store import RunInfo, Store, default_store_path, writable
+from edgebench.results.result import RunResult
+from edgebench.results.store import RunInfo, Store, default_store_path, writable
 
 STORE_OPTION = click.option(
     "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from edgebench.latency_model import CpuConstants
-from edgebench.layer_breakdown import STRUCTURE_TYPES, LayerTypeBreakdown, breakdown
+from edgebench.modeling.latency_model import CpuConstants
+from edgebench.modeling.layer_breakdown import LayerTypeBreakdown, breakdown
 from edgebench.report.cells import macs_budget
-from edgebench.report.paper import TABLE4
-from edgebench.result import RunResult
+from edgebench.results.result import RunResult
+from edgebench.studies.fd_mobilenet import STRUCTURE_TYPES, TABLE4
 
 
 def _si(x: float) -> str:
@@ -82,7 +82,7 @@ def breakdown_markdown(results: Sequence[RunResult], constants: CpuConstants | N
     tables = {r.model: breakdown(r.model, r.layer_breakdown, constants,
                                  round(r.mflops * 1e6) if r.mflops else None) for r in with_costs}
     parts = [title + "Exact counts per timed iteration from the QEMU plugin, each guest function mapped to an NCNN "
-             "layer type by `edgebench.layer_breakdown`'s rules (a function's counts stay with it: a memcpy NCNN "
+             "layer type by `edgebench.modeling.layer_breakdown`'s rules (a function's counts stay with it: a memcpy NCNN "
              "does for a Concat is under memory management / copies); modeled cycles use the "
              f"{constants.cpu} latency model ({', '.join(f'{v:.3g}×{k}' for k, v in constants.cycles_per.items())}). "
              "\"bytes moved\" = bytes loaded + stored."]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edgebench.latency_model import INTERVAL_LEVEL
+from edgebench.modeling.latency_model import INTERVAL_LEVEL
 from edgebench.report.layout import Column
 from edgebench.report.model import Report, constants_used
-from edgebench.report.paper import NO_SPEEDUP, PAPER_NOTE, TABLE4, SpeedupComparison
+from edgebench.report.paper import NO_SPEEDUP, SpeedupComparison
 from edgebench.report.rows import EMULATED, MEASURED, MODELED, ModelRow
-from edgebench.stats import CONFIDENCE
+from edgebench.results.stats import CONFIDENCE
+from edgebench.studies.fd_mobilenet import PAPER_NOTE, TABLE4
 
 EMULATED_MARK = "†"
 # Multiply-adds are named as such everywhere; the papers call them "MFLOPs" (one home for both words).

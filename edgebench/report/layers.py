@@ -2,7 +2,7 @@
 
 On a board that is timed, the profiling runtime gives every layer's median time (NCNN_BENCHMARK, 0.01 ms
 steps) and its share of their sum, with the profiling overhead; on an emulated board counted with --per-layer,
-the exact counts give each layer type's share of the modeled cycles (edgebench.layer_breakdown). Both end in
+the exact counts give each layer type's share of the modeled cycles (edgebench.modeling.layer_breakdown). Both end in
 the same per-layer-type table, so the two read alike.
 """
 
@@ -14,9 +14,9 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from edgebench.latency_model import CpuConstants
-from edgebench.layer_breakdown import breakdown
-from edgebench.result import LayerTime, RunResult
+from edgebench.modeling.latency_model import CpuConstants
+from edgebench.modeling.layer_breakdown import breakdown
+from edgebench.results.result import LayerTime, RunResult
 
 PROFILE = "profile"  # times measured by the profiling runtime on a board
 EMULATED_PROFILE = "emulated profile"  # the same under qemu-user: QEMU's wall time, never the board's

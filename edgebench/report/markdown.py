@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgebench.latency_fit import FORM
+from edgebench.modeling.latency_fit import FORM
 from edgebench.report import cells
 from edgebench.report.layers import layer_tables_markdown
 from edgebench.report.model import Report

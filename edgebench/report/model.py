@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgebench.latency_model import CpuConstants, load_constants
+from edgebench.modeling.latency_model import CpuConstants, load_constants
 from edgebench.report.layers import LayerTable, layer_tables
 from edgebench.report.paper import SpeedupComparison, compare_with_paper
 from edgebench.report.rows import ModelRow, build_row
-from edgebench.result import RunResult
-from edgebench.store import RunInfo
+from edgebench.results.result import RunResult
+from edgebench.results.store import RunInfo
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from matplotlib.figure import Figure
 
 from edgebench.errors import EdgebenchError
 from edgebench.report.model import Report
-from edgebench.latency_model import INTERVAL_LEVEL
-from edgebench.report.paper import TABLE4, compare_with_paper
+from edgebench.modeling.latency_model import INTERVAL_LEVEL
+from edgebench.report.paper import compare_with_paper
 from edgebench.report.cells import MACS_HEADER, macs_budget
 from edgebench.report.rows import BASES, BASIS_LABELS, MODELED, ModelRow
-from edgebench.stats import CONFIDENCE
+from edgebench.results.stats import CONFIDENCE
+from edgebench.studies.fd_mobilenet import TABLE4
 
 # Fixed colours for the zoo's families so every plot reads the same; others take the next free ones.
 _FAMILY_COLOURS = {

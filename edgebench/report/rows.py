@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgebench.latency_model import CpuConstants, load_constants, remodel
-from edgebench.result import IterationCounts, ModeledLatency, NcnnCpuInfo, RunResult
-from edgebench.stats import CONFIDENCE, Summary, summarize
+from edgebench.modeling.latency_model import CpuConstants, load_constants, remodel
+from edgebench.results.result import IterationCounts, ModeledLatency, NcnnCpuInfo, RunResult
+from edgebench.results.stats import CONFIDENCE, Summary, summarize
 
 # Kinds of latency, in the order we trust them. They are never merged into one figure without their label.
 MEASURED = "measured"  # median wall time of the timed iterations on a real board

@@ -8,8 +8,8 @@ import json
 
 from edgebench.report import cells
 from edgebench.report.model import Report, constants_used
-from edgebench.report.paper import PAPER_NOTE
 from edgebench.serde import to_dict
+from edgebench.studies.fd_mobilenet import PAPER_NOTE
 
 MODEL_CSV_COLUMNS = (
     "run_id", "model", "family", "device", "timed_on", "status", "n", "warmup", "min_ms", "median_ms",

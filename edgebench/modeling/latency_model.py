@@ -5,7 +5,7 @@ interval. Modeled, not measured: every caller labels it so.
     modeled_ms = max(cycles / (clock_mhz * 1000), compute floor)
 
 The constants are per CPU (cycles per instruction, per L1D miss, per L2 miss), fitted by
-benchmarks/calibration.py (with edgebench.latency_fit) on NCNN's own benchmark models against published
+benchmarks/calibration.py (with edgebench.modeling.latency_fit) on NCNN's own benchmark models against published
 single-thread board latencies, and kept in one place: edgebench/latency_constants.yaml (written by that
 script, never by hand). A model in cycles transfers across clocks of the same core (i.MX6 800 MHz from a
 766 MHz Zynq); it assumes memory stalls scale with the clock too (see the calibration report for a test).
@@ -35,9 +35,9 @@ import numpy as np
 import yaml
 
 from edgebench.errors import EdgebenchError
-from edgebench.result import IterationCounts, ModeledLatency
+from edgebench.results.result import IterationCounts, ModeledLatency
 
-CONSTANTS_FILE = Path(__file__).with_name("latency_constants.yaml")
+CONSTANTS_FILE = Path(__file__).parents[1] / "latency_constants.yaml"  # package data of edgebench itself
 CONSTANTS_SCHEMA = "edgebench-latency-constants/2"
 # Schema 1 (no interval data, no fit data) is still read: its figures come without an interval and say so.
 OLD_SCHEMAS = ("edgebench-latency-constants/1",)
@@ -284,7 +284,7 @@ def modeled_for(device, counters: Sequence[IterationCounts] | None, macs: float 
 
 
 def modeled_fields(device, counters: Sequence[IterationCounts] | None, macs: float | None) -> dict:
-    """RunResult's modeled_ms and modeled, as keyword arguments (edgebench.run sets both in one call)."""
+    """RunResult's modeled_ms and modeled, as keyword arguments (edgebench.bench.session sets both in one call)."""
     m = modeled_for(device, counters, macs)
     return {"modeled_ms": m.ms if m else None, "modeled": m}
 

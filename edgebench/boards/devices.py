@@ -16,7 +16,7 @@ import yaml
 
 from edgebench.errors import EdgebenchError
 
-PACKAGED_DEVICES = Path(__file__).with_name("devices.yaml")
+PACKAGED_DEVICES = Path(__file__).parents[1] / "devices.yaml"  # package data of edgebench itself
 ARCHES = ("armv7", "aarch64")
 # The emulator binary each arch needs; a mismatch would run the wrong instruction set.
 EMULATOR_FOR_ARCH = {"armv7": "qemu-arm", "aarch64": "qemu-aarch64"}
@@ -73,7 +73,7 @@ class Emulator:
 
 @dataclass(frozen=True)
 class SystemViewSpec:
-    """What the board's kernel shows userspace beyond cores and caches (edgebench.sysview builds the files)."""
+    """What the board's kernel shows userspace beyond cores and caches (edgebench.boards.sysview builds the files)."""
 
     cache_levels: tuple[str, ...]  # caches listed in cpuN/cache, in index order; 32-bit ARM kernels list none
     cpufreq_khz: tuple[int, ...]  # the operating points cpufreq offers; the highest is the clock

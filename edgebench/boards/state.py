@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from edgebench.devices import Device
-from edgebench.launcher import Launcher
-from edgebench.result import BoardState, CpuClock
-from edgebench.transport import Transport
+from edgebench.boards.devices import Device
+from edgebench.boards.launcher import Launcher
+from edgebench.results.result import BoardState, CpuClock
+from edgebench.boards.transport import Transport
 
 HOT_C = 80.0  # i.MX 6 and Raspberry Pi firmware start throttling in the 80-85 °C range
 CLOCK_DROP = 0.95  # a frequency more than 5 % below the starting (or nominal) one is flagged

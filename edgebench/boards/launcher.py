@@ -1,5 +1,5 @@
 """How a program is started as the board's CPU: as it is on a real board; on an emulated one inside the
-board's own system view (edgebench.sysview) and behind the emulator, so every input the guest can read is
+board's own system view (edgebench.boards.sysview) and behind the emulator, so every input the guest can read is
 part of the board and none comes from the host. Each Board makes its own (edgebench.boards)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from edgebench.sysview import SystemView
+from edgebench.boards.sysview import SystemView
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from edgebench import __version__
 from edgebench.errors import EdgebenchError
 from edgebench.paths import data_dir
-from edgebench.result import (BoardState, IterationCounts, LayerCost, LayerProfile, ModeledLatency, RunResult,
+from edgebench.results.result import (BoardState, IterationCounts, LayerCost, LayerProfile, ModeledLatency, RunResult,
                               RunSettings)
 from edgebench.serde import from_dict, to_dict
 

@@ -101,7 +101,7 @@ class IterationCounts:
 @dataclass
 class LayerCost:
     """One NCNN layer type's share of a run's timed iterations, summed over them: the plugin's per-function
-    counts (symbols=on) grouped by edgebench.layer_breakdown's documented rules."""
+    counts (symbols=on) grouped by edgebench.modeling.layer_breakdown's documented rules."""
 
     layer_type: str  # an NCNN layer class ("Convolution", "ShuffleChannel", ...), or a named non-layer bucket
     iterations: int  # the timed iterations the totals sum over
@@ -153,8 +153,8 @@ class ModeledLatency:
     level: float | None  # e.g. 0.9
     cpu: str
     clock_mhz: float
-    cache: str  # edgebench.latency_model.cache_signature of the device
-    constants_id: str  # edgebench.latency_model.CpuConstants.identity
+    cache: str  # edgebench.modeling.latency_model.cache_signature of the device
+    constants_id: str  # edgebench.modeling.latency_model.CpuConstants.identity
     flags: list[str] = field(default_factory=list)  # no interval, extrapolation, at the compute floor
 
 

@@ -40,9 +40,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from edgebench.errors import EdgebenchError
-from edgebench.latency_model import CpuConstants
+from edgebench.modeling.latency_model import CpuConstants
 from edgebench.ncnn_tools.plugin import FunctionCounts
-from edgebench.result import LayerCost
+from edgebench.results.result import LayerCost
 
 UNMAPPED = "unmapped"
 RUNTIME = "NCNN runtime"
@@ -142,7 +142,7 @@ def layer_costs(functions: Sequence[FunctionCounts]) -> list[LayerCost]:
 
 
 def counted_layer_costs(counts_file) -> list[LayerCost]:
-    """The one call edgebench.run makes: a symbols=on counts file -> per layer type costs."""
+    """The one call edgebench.bench.session makes: a symbols=on counts file -> per layer type costs."""
     from edgebench.ncnn_tools.plugin import parse_function_counts
 
     return layer_costs(parse_function_counts(counts_file))
@@ -155,11 +155,6 @@ def modeled_cycles(cost: LayerCost, constants: CpuConstants) -> float:
         raise EdgebenchError(f"the {constants.cpu} latency model uses {', '.join(missing)}, which the "
                              "per-function counts do not split", hint="per-function counts hold " + ", ".join(_COUNT_FIELDS))
     return sum(c * getattr(cost, e) for e, c in constants.cycles_per.items()) / cost.iterations
-
-
-# The brief's "non-convolution" structure: what ShuffleNet's shuffle/concat/bypass units add beyond convolutions.
-STRUCTURE_TYPES = ("ShuffleChannel", "Concat", "Split", "Packing", MEMORY, "Pooling", "BinaryOp", "Eltwise",
-                   "Slice", "Crop")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 benchmarks/calibration.py fits with it and writes edgebench/latency_constants.yaml; reports refit with it
 (every candidate form, every leave-one-model-out fit) from the fit data that file carries, to show how much a
-conclusion rests on modeling choices. Applying constants to counts is edgebench.latency_model's job.
+conclusion rests on modeling choices. Applying constants to counts is edgebench.modeling.latency_model's job.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
-from edgebench import latency_model as lm
+from edgebench.modeling import latency_model as lm
 from edgebench.errors import EdgebenchError
-from edgebench.result import IterationCounts
+from edgebench.results.result import IterationCounts
 
 # Candidate forms, simplest first. They are all fitted and shown; none is *selected* by its fit (a selection
 # by error flipped on a small recount, see issue 13). The form used is fixed in advance: FORM.

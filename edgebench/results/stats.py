@@ -26,6 +26,11 @@ WIDE_MAD_RATIO = 0.05
 WIDE_CI_RATIO = 0.10
 
 
+def median(values: list[float] | np.ndarray) -> float:
+    """The median (the mean of the two middle values for an even count): the one every timing figure uses."""
+    return float(np.median(values))
+
+
 @dataclass(frozen=True)
 class Summary:
     """Robust statistics of one model's timed iterations (milliseconds); warm-up iterations are not in it."""
@@ -59,15 +64,15 @@ def summarize(samples_ms: list[float] | np.ndarray, *, seed: int = BOOTSTRAP_SEE
     if not np.all(np.isfinite(x)) or np.any(x < 0):
         bad = x[~np.isfinite(x) | (x < 0)][0]
         raise EdgebenchError(f"a timed sample is {bad!r} ms; times must be finite and non-negative")
-    median = float(np.median(x))
+    middle = median(x)
     ci_low, ci_high = bootstrap_median_ci(x, seed=seed)
     summary = Summary(
         n=int(x.size),
         min=float(x.min()),
-        median=median,
+        median=middle,
         mean=float(x.mean()),
         std=float(x.std(ddof=1)) if x.size > 1 else 0.0,
-        mad=float(np.median(np.abs(x - median))),
+        mad=median(np.abs(x - middle)),
         p90=float(np.percentile(x, 90)),
         p99=float(np.percentile(x, 99)),
         ci_low=ci_low,

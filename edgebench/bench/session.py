@@ -17,29 +17,25 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
+from edgebench.bench.artifacts import Prepared, Stage, prepare_artifact
+from edgebench.bench.measurement import as_seen, in_workdir, layer_profile, parsed_report, runner_options
+from edgebench.bench.runtimes import Runtimes
+from edgebench.bench.validation import MIN_COSINE_VS_HOST, host_cosine
 from edgebench.boards.board import Board, BoardLink, Counter
-from edgebench.boardstate import with_cpus_used
-from edgebench.deploy import board_lock
-from edgebench.devices import Device
+from edgebench.boards.devices import Device
+from edgebench.boards.launcher import Launcher
+from edgebench.boards.lock import board_lock
+from edgebench.boards.sysview import check_ncnn_saw
+from edgebench.boards.transport import CommandTimeout
 from edgebench.errors import EdgebenchError
-from edgebench.export.manifest import MANIFEST_NAME, ArtifactManifest, load_manifest
-from edgebench.latency_model import modeled_fields
-from edgebench.launcher import Launcher
+from edgebench.export.manifest import ArtifactManifest
+from edgebench.modeling.latency_model import modeled_fields
 from edgebench.ncnn_tools.build import Runtime
-from edgebench.ncnn_tools.report import RunnerReport, parse_runner_output
+from edgebench.ncnn_tools.report import RunnerReport
 from edgebench.ncnn_tools.runner_options import RunnerOptions
-from edgebench.result import (BoardState, IterationCounts, LayerCost, LayerProfile, LayerTime, RunResult,
-                              RunSettings)
-from edgebench.runtimes import Runtimes
-from edgebench.store import NewRun, Store, new_run
-from edgebench.sysview import check_ncnn_saw
-from edgebench.transport import CommandResult, CommandTimeout
-
-# Below this the board computed something else than the host did on the same input (NCNN's fp16 paths
-# differ by ~1e-4 relative; a wrong kernel or a bad conversion is far below).
-MIN_COSINE_VS_HOST = 0.9999
+from edgebench.results.result import BoardState, IterationCounts, LayerCost, LayerProfile, RunResult, RunSettings
+from edgebench.results.stats import median
+from edgebench.results.store import NewRun, Store, new_run
 
 
 @dataclass(frozen=True)
@@ -58,15 +54,6 @@ class RunRequest:
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """One model ready to run: its manifest and where its files are here and on the board."""
-
-    manifest: ArtifactManifest
-    folder: Path
-    remote_dir: str  # relative to the board's workdir
-
-
-@dataclass(frozen=True)
 class BoardLayout:
     """What this run put on the board besides the models: where each lives (relative to the workdir, so the
     runner sees the same argv on every board) and what it is."""
@@ -80,60 +67,9 @@ class BoardLayout:
     plugin: str | None = None  # the counting plugin's absolute path on the board
 
 
-Stage = Callable[[str], None]
-
-
-def prepare_artifact(model: str, artifacts_root: Path, on_stage: Stage) -> tuple[ArtifactManifest, Path]:
-    """An artifact folder for `model`: used as is when it exists (sha256-verified), else exported now."""
-    as_path = Path(model)
-    if (as_path / MANIFEST_NAME).is_file():
-        return load_manifest(as_path), as_path
-    from edgebench.export.pipeline import export_artifact
-    from edgebench.export.source import resolve_source
-
-    source = resolve_source(model)
-    folder = artifacts_root / source.name
-    if (folder / MANIFEST_NAME).is_file():
-        return load_manifest(folder), folder
-    return export_artifact(source, artifacts_root, on_stage=lambda s: on_stage(f"{source.name}: {s}"))
-
-
-def _median(values: list[float]) -> float:
-    return float(np.median(values))
-
-
-def layer_profile(report: RunnerReport, runtime_key: str, unprofiled_ms: float) -> LayerProfile:
-    """A profiling runner's report as a LayerProfile: each layer's median, and its share of their sum."""
-    if not report.layers:
-        raise EdgebenchError("the profiling runner reported no layers (is it an NCNN_BENCHMARK build?)")
-    medians = [_median(layer.samples_ms) for layer in report.layers]
-    total = sum(medians)
-    layers = [LayerTime(name=layer.name, type=layer.type, median_ms=ms, share=ms / total if total > 0 else 0.0)
-              for layer, ms in zip(report.layers, medians)]
-    return LayerProfile(runtime_key=runtime_key, iterations=len(report.samples_ms),
-                        profiled_ms=_median(report.samples_ms), unprofiled_ms=unprofiled_ms, layers=layers)
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return min(1.0, float(np.dot(a, b)) / denom) if denom > 0 else 0.0
-
-
-def host_cosine(prepared: Prepared, report: RunnerReport) -> float:
-    """How close the board's output is to host NCNN's on the very same input (seeded in both places)."""
-    from edgebench.export.host_inference import run_ncnn
-    from edgebench.ncnn_tools.seeded_input import seeded_input
-
-    m, s = prepared.manifest, report.settings
-    x = seeded_input((1, *m.ncnn_input.shape), s.seed)
-    host = run_ncnn(prepared.folder / m.param_file, prepared.folder / m.bin_file, m.ncnn_input.name,
-                    m.ncnn_output.name, x, fp16=s.fp16_storage).astype(np.float64).ravel()
-    board = np.asarray(report.output.values or [], dtype=np.float64)
-    return _cosine(host, board) if board.shape == host.shape and np.all(np.isfinite(board)) else 0.0
 
 
 class Session:
@@ -240,7 +176,7 @@ class Session:
         return BoardLayout(ws, runtime, runner, profile_runtime, profiler, counter, plugin), files
 
     def _deploy(self, link: BoardLink, files: dict[str, Path]) -> None:
-        from edgebench.deploy import deploy
+        from edgebench.boards.deploy import deploy
 
         self.on_stage(f"deploying to {self.device.name}")
         summary = deploy(link.transport, files, link.workdir)
@@ -296,7 +232,7 @@ class Session:
         where = f"edgebench-runner on {device.name}"
         try:
             report = parsed_report(res, where)
-            board = _as_seen(board, report, launcher)
+            board = as_seen(board, report, launcher)
             if launcher.view is not None:
                 check_ncnn_saw(launcher.view, report.cpu, where)
         except EdgebenchError as exc:
@@ -343,11 +279,11 @@ class Session:
         argv = in_workdir(layout.workdir, launcher.argv([f"./{layout.profiler}", *options.argv()], []))
         report = parsed_report(link.transport.run(argv, timeout=timeout_s),
                                f"the profiling runner on {self.device.name}")
-        return layer_profile(report, layout.profile_runtime.key, _median(timed.samples_ms))
+        return layer_profile(report, layout.profile_runtime.key, median(timed.samples_ms))
 
     def _fetch_counts(self, link: BoardLink, remote_counts: str,
                       req: RunRequest) -> tuple[list[IterationCounts], list[LayerCost] | None]:
-        from edgebench.layer_breakdown import counted_layer_costs
+        from edgebench.modeling.layer_breakdown import counted_layer_costs
         from edgebench.ncnn_tools.plugin import parse_counts
 
         with tempfile.TemporaryDirectory(prefix="edgebench-counts-") as tmp:
@@ -363,30 +299,3 @@ class Session:
             runtime_key=runtime.key, samples_ms=[], load_ms=math.nan, first_inference_ms=math.nan,
             peak_rss_kb=0, output_checksum={}, output_cosine_vs_host=None, board=board, started_utc=started,
             finished_utc=_now(), status="failed", error=error, mflops=mflops)
-
-
-def runner_options(p: Prepared, settings: RunSettings) -> RunnerOptions:
-    """The runner's options for one model. Paths are relative to the workdir: the same argv on every host, so
-    the same heap layout and, under the counting plugin, the same cache misses wherever the workdir lives."""
-    m = p.manifest
-    return RunnerOptions(param=posixpath.join(p.remote_dir, m.param_file), bin=posixpath.join(p.remote_dir, m.bin_file),
-                         shape=tuple(m.ncnn_input.shape), input_blob=m.ncnn_input.name,
-                         output_blob=m.ncnn_output.name, settings=settings, output_values=True)
-
-
-def in_workdir(workdir: str, program: list[str]) -> list[str]:
-    """`program` started in the board's workdir."""
-    return ["sh", "-c", 'cd -- "$1" && shift && exec "$@"', "sh", workdir, *program]
-
-
-def parsed_report(res: CommandResult, where: str) -> RunnerReport:
-    """The runner's report from how its command ended; a killed runner's partial output is not one."""
-    if res.signal is not None:
-        raise EdgebenchError(res.describe())
-    return parse_runner_output(res.stdout, res.exit_status, where)
-
-
-def _as_seen(board: BoardState, report: RunnerReport, launcher: Launcher) -> BoardState:
-    """The board state with what the runner saw: its CPUs, what NCNN detected and, emulated, the system view."""
-    board = dataclasses.replace(with_cpus_used(board, report.cpus_used), ncnn_cpu=report.cpu)
-    return dataclasses.replace(board, system_view=launcher.view.describe()) if launcher.view is not None else board

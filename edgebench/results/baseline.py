@@ -20,9 +20,9 @@ import numpy as np
 
 from edgebench import __version__
 from edgebench.errors import EdgebenchError
-from edgebench.result import IterationCounts, RunResult, RunSettings
+from edgebench.results.result import IterationCounts, RunResult, RunSettings
 from edgebench.serde import from_dict, to_dict
-from edgebench.stats import Summary, summarize
+from edgebench.results.stats import Summary, summarize
 
 FORMAT = "edgebench-baseline"
 SCHEMA_VERSION = 1

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from edgebench.devices import CacheLevel, Device, SystemViewSpec, default_system_view
+from edgebench.boards.devices import CacheLevel, Device, SystemViewSpec, default_system_view
 from edgebench.errors import EdgebenchError
-from edgebench.result import NcnnCpuInfo
+from edgebench.results.result import NcnnCpuInfo
 
 CPU_TREE = "sys/devices/system/cpu"  # where they live in the view and (with a leading /) on the board
 CPUINFO = "proc/cpuinfo"

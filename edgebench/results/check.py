@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgebench.baseline import Baseline, BaselineModel, median_counts, run_identity
+from edgebench.results.baseline import Baseline, BaselineModel, median_counts, run_identity
 from edgebench.errors import EdgebenchError
 from edgebench.report.cells import ms
-from edgebench.result import IterationCounts, RunResult
-from edgebench.stats import MIN_SAMPLES
+from edgebench.results.result import IterationCounts, RunResult
+from edgebench.results.significance import mann_whitney_p
+from edgebench.results.stats import MIN_SAMPLES
 
 DEFAULT_TOLERANCE_PCT = 1.0  # emulated: counts are exact, so any real change of the work shows far above this
 DEFAULT_MIN_EFFECT_PCT = 5.0  # real boards: smaller shifts are within what clocks and caches do run to run
@@ -259,71 +260,3 @@ def _change_pct(baseline: float, current: float) -> float:
     if baseline == 0:
         return 0.0 if current == 0 else math.inf
     return (current / baseline - 1.0) * 100.0
-
-
-def mann_whitney_p(x: list[float] | np.ndarray, y: list[float] | np.ndarray) -> float:
-    """Two-sided p-value of the Mann-Whitney U test: normal approximation with tie and continuity corrections
-    (scipy.stats.mannwhitneyu's "asymptotic" method; numpy only, so no new dependency)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    n1, n2 = x.size, y.size
-    n = n1 + n2
-    _, inverse, ties = np.unique(np.concatenate([x, y]), return_inverse=True, return_counts=True)
-    mean_rank = np.cumsum(ties) - (ties - 1) / 2.0  # tied values share the mean of their ranks
-    u1 = mean_rank[inverse[:n1]].sum() - n1 * (n1 + 1) / 2.0
-    tie_term = float((ties.astype(np.float64) ** 3 - ties).sum()) / (n * (n - 1))
-    sigma = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term))
-    if sigma == 0:  # every value equal: nothing differs
-        return 1.0
-    z = (max(u1, n1 * n2 - u1) - n1 * n2 / 2.0 - 0.5) / sigma
-    return min(1.0, math.erfc(z / math.sqrt(2.0)))
-
-
-# --- the report in words: one row per model, shared by the terminal table and the Markdown summary ---------
-
-HEADERS = ("Model", "Outcome", "Compared", "Threshold", "Figures", "Notes")
-
-
-def check_rows(report: CheckReport) -> list[tuple[str, ...]]:
-    rows = []
-    for c in report.checks:
-        threshold = "–" if c.limit_pct is None else (
-            f"±{c.limit_pct:g}%" if c.method != SIGNIFICANCE else f"{c.limit_pct:g}% and p<{report.settings.alpha:g}"
-        )  # fmt: skip
-        rows.append((c.model, c.outcome, c.method or "–", threshold, c.detail, "; ".join(c.notes) or "–"))
-    return rows
-
-
-def mismatch_warning(report: CheckReport) -> str | None:
-    if not report.mismatches:
-        return None
-    return (f"WARNING: compared despite a different setup (--allow-mismatch): {'; '.join(report.mismatches)}. "
-            "Differences may come from the setup, not the model.")
-
-
-def header_lines(report: CheckReport) -> list[str]:
-    """What was compared with what, and every mismatch that was let through."""
-    lines = [
-        f"Run {report.run_id} on {report.device} vs baseline {report.baseline_file or '(file)'} "
-        f"(run {report.baseline_run}, saved {report.baseline_created})."
-    ]
-    if report.mismatches:
-        lines.append(mismatch_warning(report))
-    if report.not_in_baseline:
-        lines.append(f"Not in the baseline, not checked: {', '.join(report.not_in_baseline)}.")
-    return lines
-
-
-def to_markdown(report: CheckReport) -> str:
-    """The summary for a pull request or $GITHUB_STEP_SUMMARY."""
-    from edgebench.report.markdown import markdown_table
-
-    icon = {0: "✅", 1: "❌", 2: "⚠️"}[report.exit_code]
-    lines = [f"### {icon} edgebench check: {report.verdict}", ""]
-    for line in header_lines(report):
-        lines += [f"> **{line}**" if line == mismatch_warning(report) else line, ""]
-    rows = [(m, f"**{o}**" if o != OK else o, *rest) for m, o, *rest in check_rows(report)]
-    lines += markdown_table(HEADERS, rows)
-    lines += ["", "- Emulated targets: exact QEMU counts per iteration (and the modeled latency) within the "
-                  "threshold. Real boards: a regression needs a significant Mann-Whitney U test on the raw samples "
-                  "and a median shift beyond the minimum effect."]  # fmt: skip
-    return "\n".join(lines) + "\n"

@@ -1,0 +1,2 @@
+"""Published studies edgebench reproduces: their claims and the structure rules that are study data, not
+general code."""
