@@ -226,6 +226,7 @@ def run_fault(fault: Fault, artifacts: list[Path], root: Path) -> Outcome:
     from edgebench.boards.devices import PACKAGED_DEVICES, get_device
     from edgebench.export.manifest import load_manifest
     from edgebench.ncnn_tools.build import build_runtime
+    from edgebench.results.result import Status
     from edgebench.results.store import Store
 
     slug = re.sub(r"[^a-z0-9]+", "-", fault.name.lower()).strip("-")[:40]
@@ -263,7 +264,7 @@ def run_fault(fault: Fault, artifacts: list[Path], root: Path) -> Outcome:
         with Store(store_path) as s:
             run = s.latest_run(name)
             before = s.results(run.id) if run else []
-        out.stored_at_fault = [r.model for r in before if r.status == "ok"]
+        out.stored_at_fault = [r.model for r in before if r.status == Status.OK]
         expected = set(names[:fault.finished])
         out.names_resume = not expected or (run is not None and run.id in proc.stderr and "--resume" in proc.stderr)
         out.partial_left, out.partial_used = _board_files(workdir, originals)
@@ -275,13 +276,13 @@ def run_fault(fault: Fault, artifacts: list[Path], root: Path) -> Outcome:
         with Store(store_path) as s:
             final_run = s.latest_run(name)
             after = s.results(final_run.id) if final_run else []
-        ok_after = {r.model for r in after if r.status == "ok"}
+        ok_after = {r.model for r in after if r.status == Status.OK}
         out.resume_error = "" if again.returncode == 0 else (
             [line for line in again.stderr.splitlines() if line.startswith("error:")] or [again.stderr[-300:]])[0]
         out.resumed = again.returncode == 0 and ok_after == set(names) and len(after) == len(names) and (
             run is None or final_run.id == run.id)
         kept = {r.model: r for r in after}
-        out.rewritten = sum(1 for r in before if r.status == "ok" and kept.get(r.model) != r)
+        out.rewritten = sum(1 for r in before if r.status == Status.OK and kept.get(r.model) != r)
         temporaries, used = _board_files(workdir, originals)
         out.partial_used += used
         out.temporaries_after_resume = temporaries

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 import typing
 from typing import Any, TypeVar
@@ -12,6 +13,8 @@ T = TypeVar("T")
 
 def to_dict(obj: Any) -> Any:
     """A dataclass (nested ones, lists, tuples, dicts included) as plain JSON-ready values."""
+    if isinstance(obj, enum.Enum):
+        return obj.value
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
@@ -66,6 +69,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise TypeError(f"{where}: expected an object, got {type(value).__name__}")
         vt = args[1] if args else Any
         return {k: _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            raise ValueError(f"{where}: {value!r} is not one of {', '.join(str(m.value) for m in tp)}") from None
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(tp, type) and not isinstance(value, tp):

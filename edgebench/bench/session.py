@@ -33,7 +33,8 @@ from edgebench.modeling.latency_model import modeled_fields
 from edgebench.ncnn_tools.build import Runtime
 from edgebench.ncnn_tools.report import RunnerReport
 from edgebench.ncnn_tools.runner_options import RunnerOptions
-from edgebench.results.result import BoardState, IterationCounts, LayerCost, LayerProfile, RunResult, RunSettings
+from edgebench.results.result import (BoardState, IterationCounts, LayerCost, LayerProfile, RunResult, RunSettings,
+                                      Status)
 from edgebench.results.stats import median
 from edgebench.results.store import NewRun, Store, new_run
 
@@ -195,7 +196,7 @@ class Session:
         digests = {p.manifest.name: p.manifest.digest for p in prepared}
         done = set()
         for old in self.store.results(run_id):
-            if old.status != "ok":
+            if old.status != Status.OK:
                 continue
             if old.runtime_key != runtime.key:
                 raise EdgebenchError(f"run {run_id} used another NCNN/runner build ({old.runtime_key[:12]}, now "
@@ -241,14 +242,14 @@ class Session:
         result = self._result(req, layout.runtime, p, report, board, started, counters, layer_breakdown)
         cosine = result.output_cosine_vs_host
         if not cosine >= MIN_COSINE_VS_HOST:
-            return dataclasses.replace(result, status="failed", error=(
+            return dataclasses.replace(result, status=Status.FAILED, error=(
                 f"output differs from host NCNN on the same input: cosine {cosine:.6f} < {MIN_COSINE_VS_HOST}"))
         if layout.profiler:
             self.on_stage(f"{m.name}: per-layer profile on {device.name}")
             try:
                 profile = self._profile(link, layout, launcher, options, result, req.timeout_s)
             except (EdgebenchError, CommandTimeout) as exc:
-                return dataclasses.replace(result, status="failed", error=f"per-layer profile failed: {exc}")
+                return dataclasses.replace(result, status=Status.FAILED, error=f"per-layer profile failed: {exc}")
             return dataclasses.replace(result, layer_profile=profile)
         return result
 
@@ -298,4 +299,4 @@ class Session:
             arch=self.device.arch, settings=req.settings, ncnn_version=runtime.ncnn_version,
             runtime_key=runtime.key, samples_ms=[], load_ms=math.nan, first_inference_ms=math.nan,
             peak_rss_kb=0, output_checksum={}, output_cosine_vs_host=None, board=board, started_utc=started,
-            finished_utc=_now(), status="failed", error=error, mflops=mflops)
+            finished_utc=_now(), status=Status.FAILED, error=error, mflops=mflops)

@@ -60,7 +60,7 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     from edgebench.report.plot import plot_latency
     from edgebench.report.table import render_table
     from edgebench.report.tabular import to_json
-    from edgebench.results.result import RunSettings
+    from edgebench.results.result import RunSettings, Status
     from edgebench.boards.board import board_for
     from edgebench.bench.session import RunRequest, Session
     from edgebench.bench.runtimes import BuiltRuntimes
@@ -81,7 +81,7 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
                              resume_run=resume, notes=tag, breakdown=True)
 
         def show(result) -> None:
-            mark = "[green]✓[/green]" if result.status == "ok" else "[red]✗[/red]"
+            mark = "[green]✓[/green]" if result.status == Status.OK else "[red]✗[/red]"
             err.print(f"{mark} {result.model}" + (f": {result.error}" if result.error else ""))
 
         with model_progress(len(models)) as (stage, model_done):
@@ -105,7 +105,7 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     (out_dir / "results.json").write_text(to_json(report))
     plot_latency(report, out_dir / "latency_vs_mflops.png")
     err.print(f"wrote {out_dir}/report.md, results.json, latency_vs_mflops.png (run {run_id})")
-    failed = [r.model for r in results if r.status != "ok"]
+    failed = [r.model for r in results if r.status != Status.OK]
     if failed:
         raise EdgebenchError(f"{len(failed)} model(s) failed: {', '.join(failed)}; the table marks them",
                              hint=f"fix and rerun `edgebench reproduce {study} --device {device.name}` to continue")

@@ -13,7 +13,7 @@ from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION
 from edgebench.cli.stored_runs import STORE_OPTION
 from edgebench.console import err, model_progress, print_json, stdout_console
 from edgebench.errors import EdgebenchError
-from edgebench.results.result import RunResult, RunSettings
+from edgebench.results.result import RunResult, RunSettings, Status
 from edgebench.results.stats import median
 from edgebench.serde import to_dict
 from edgebench.results.store import RunInfo, Store
@@ -147,7 +147,7 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
                              per_layer=asked["per_layer"] and not counting)
 
         def show(result: RunResult) -> None:
-            if result.status == "ok":
+            if result.status == Status.OK:
                 med = median(result.samples_ms)
                 parts = []
                 if result.modeled is not None:  # on an emulated board the figure that means something: first
@@ -183,7 +183,7 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
 
         render_table(build_report(run, results), stdout_console())
     err.print(f"run {run_id} stored; `edgebench report {run_id}` shows it again")
-    failed = [r.model for r in results if r.status != "ok"]
+    failed = [r.model for r in results if r.status != Status.OK]
     if failed:
         raise EdgebenchError(f"{len(failed)} model(s) failed: {', '.join(failed)}",
                              hint=f"finished results are stored; fix and `edgebench run --device {device.name} --resume {run_id}`")
@@ -208,7 +208,7 @@ def _asked(ctx: click.Context, run: RunInfo) -> dict:
 
 def _ended_early(exc: EdgebenchError, store: Store, run_id: str | None, device: str, total: int) -> EdgebenchError:
     """The run stopped (board lost, disk full, ...): say what it kept and how to finish it, in one line + hint."""
-    kept = [r for r in store.results(run_id) if r.status == "ok"] if run_id else []
+    kept = [r for r in store.results(run_id) if r.status == Status.OK] if run_id else []
     if not kept:
         return EdgebenchError(f"{exc.message} (nothing was stored)", exc.hint)
     resume = (f"`edgebench run --device {device} --resume {run_id}` runs the other {total - len(kept)} "

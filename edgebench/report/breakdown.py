@@ -10,7 +10,7 @@ from typing import Sequence
 from edgebench.modeling.latency_model import CpuConstants
 from edgebench.modeling.layer_breakdown import LayerTypeBreakdown, breakdown
 from edgebench.report.cells import macs_budget
-from edgebench.results.result import RunResult
+from edgebench.results.result import RunResult, Status
 from edgebench.studies.fd_mobilenet import STRUCTURE_TYPES, TABLE4
 
 
@@ -74,7 +74,7 @@ def comparison(budget: int, fd: LayerTypeBreakdown, shuffle: LayerTypeBreakdown)
 def breakdown_markdown(results: Sequence[RunResult], constants: CpuConstants | None) -> str:
     """The section, or a line saying why there is none (no per-function counts, an uncalibrated CPU)."""
     title = "## Where the work goes\n\n"
-    with_costs = [r for r in results if r.status == "ok" and r.layer_breakdown]
+    with_costs = [r for r in results if r.status == Status.OK and r.layer_breakdown]
     if not with_costs:
         return title + "No per-layer-type counts in this run (they need an emulated target, counted with symbols on).\n"
     if constants is None:

@@ -12,6 +12,7 @@ from edgebench.report.paper import NO_SPEEDUP, SpeedupComparison
 from edgebench.report.rows import EMULATED, MEASURED, MODELED, ModelRow
 from edgebench.results.stats import CONFIDENCE
 from edgebench.studies.fd_mobilenet import PAPER_NOTE, TABLE4
+from edgebench.results.result import Status
 
 EMULATED_MARK = "†"
 # Multiply-adds are named as such everywhere; the papers call them "MFLOPs" (one home for both words).
@@ -145,7 +146,7 @@ def device_lines(report: Report) -> list[str]:
     """One line per device and what NCNN detected there (and, emulated, the board view it was shown)."""
     seen: dict[tuple, None] = {}
     for r in report.rows:
-        if r.status == "ok":
+        if r.status == Status.OK:
             board_cpu = r.headline.cpu if r.headline and r.headline.basis == MEASURED else None
             seen[(r.device, board_cpu, r.ncnn_cpu.describe() if r.ncnn_cpu else None, r.system_view)] = None
     lines = []

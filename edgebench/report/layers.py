@@ -16,7 +16,7 @@ from rich.table import Table
 
 from edgebench.modeling.latency_model import CpuConstants
 from edgebench.modeling.layer_breakdown import breakdown
-from edgebench.results.result import LayerTime, RunResult
+from edgebench.results.result import LayerTime, RunResult, Status
 
 PROFILE = "profile"  # times measured by the profiling runtime on a board
 EMULATED_PROFILE = "emulated profile"  # the same under qemu-user: QEMU's wall time, never the board's
@@ -72,7 +72,7 @@ def layer_tables(results: Sequence[RunResult], constants: dict[str, CpuConstants
     """One table per ok result that has a profile or per-layer-type counts."""
     tables = []
     for r in results:
-        if r.status != "ok":
+        if r.status != Status.OK:
             continue
         if r.layer_profile is not None:
             tables.append(_profile_table(r))

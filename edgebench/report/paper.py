@@ -19,6 +19,7 @@ from edgebench.modeling import latency_fit as lf
 from edgebench.modeling.latency_model import CpuConstants, modeled_ratio
 from edgebench.report.rows import BASES, MODELED, ModelRow
 from edgebench.studies.fd_mobilenet import PAPER_MODELS, TABLE4, PaperSpeedup
+from edgebench.results.result import Status
 
 NO_SPEEDUP = 1.0  # an interval holding this cannot tell which model is faster
 
@@ -101,7 +102,7 @@ class _RefitCache:
 def _compare(claim: PaperSpeedup, fd: ModelRow | None, other: ModelRow | None, cache: _RefitCache) -> SpeedupComparison:
     pair = ((claim.fd_model, fd), (claim.other_model, other))
     missing = [name for name, row in pair if row is None]
-    failed = [name for name, row in pair if row is not None and row.status != "ok"]
+    failed = [name for name, row in pair if row is not None and row.status != Status.OK]
     if missing or failed:
         why = [f"{what}: {', '.join(names)}" for what, names in (("not run", missing), ("failed", failed)) if names]
         return _not_comparable(claim, "; ".join(why))

@@ -20,6 +20,7 @@ from edgebench.report.cells import MACS_HEADER, macs_budget
 from edgebench.report.rows import BASES, BASIS_LABELS, MODELED, ModelRow
 from edgebench.results.stats import CONFIDENCE
 from edgebench.studies.fd_mobilenet import TABLE4
+from edgebench.results.result import Status
 
 # Fixed colours for the zoo's families so every plot reads the same; others take the next free ones.
 _FAMILY_COLOURS = {
@@ -40,7 +41,7 @@ class PlotSummary:
 
 def plot_latency(report: Report, path: Path | str) -> PlotSummary:
     basis = _pick_basis(report.rows)
-    plotted = [r for r in report.rows if r.status == "ok" and r.macs_m and r.latency(basis) is not None]
+    plotted = [r for r in report.rows if r.status == Status.OK and r.macs_m and r.latency(basis) is not None]
     paper = report.paper if report.paper is not None else compare_with_paper(report.rows, report.constants)
     comparisons = [c for c in paper if c.ours is not None]
     fig = Figure(figsize=(13, 5.5) if comparisons else (8, 5.5), layout="constrained")
@@ -67,7 +68,7 @@ def _of(rows: list[ModelRow], basis: str) -> str:
 
 def _pick_basis(rows: tuple[ModelRow, ...]) -> str:
     """The kind of latency most models have (ties go to the more trusted kind): one kind per axis, never mixed."""
-    counts = {b: sum(1 for r in rows if r.status == "ok" and r.macs_m and r.latency(b) is not None) for b in BASES}
+    counts = {b: sum(1 for r in rows if r.status == Status.OK and r.macs_m and r.latency(b) is not None) for b in BASES}
     best = max(BASES, key=lambda b: (counts[b], -BASES.index(b)))
     if counts[best] == 0:
         raise EdgebenchError("nothing to plot: no model of this run has both MACs and a latency")

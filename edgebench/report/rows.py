@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgebench.modeling.latency_model import CpuConstants, load_constants, remodel
-from edgebench.results.result import IterationCounts, ModeledLatency, NcnnCpuInfo, RunResult
+from edgebench.results.result import IterationCounts, ModeledLatency, NcnnCpuInfo, RunResult, Status
 from edgebench.results.stats import CONFIDENCE, Summary, summarize
 
 # Kinds of latency, in the order we trust them. They are never merged into one figure without their label.
@@ -105,7 +105,7 @@ class ModelRow:
 def build_row(result: RunResult, constants: dict[str, CpuConstants] | None = None) -> ModelRow:
     """One row; the modeled figure is made again from the stored counts with `constants` (default: the installed
     ones) wherever they cover the run's CPU and caches, so a refit never leaves stale figures in a report."""
-    ok = result.status == "ok"
+    ok = result.status == Status.OK
     summary = summarize(result.samples_ms) if ok and result.samples_ms else None
     # Spread and board-state flags speak of timed samples; on an emulated row with a modeled figure they are
     # about QEMU's wall time (and the host's load), which exact counts do not feel.

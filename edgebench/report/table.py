@@ -9,6 +9,7 @@ from edgebench.report.layers import render_layer_tables
 from edgebench.report.layout import Row, print_table
 from edgebench.report.model import Report
 from edgebench.report.paper import Verdict
+from edgebench.results.result import Status
 
 _VERDICT_STYLE = {None: None, Verdict.CONSISTENT: "green", Verdict.INCONSISTENT: "red", Verdict.INCONCLUSIVE: "yellow"}
 
@@ -17,7 +18,7 @@ def render_table(report: Report, console: Console, *, wide: bool = False, verbos
                  wide_hint: str = "`edgebench report --wide` shows every column") -> None:
     columns = cells.model_columns(report)
     rows = [Row(cells.model_cells(r, columns), tuple(cells.row_flags(r, verbose)),
-                style="red" if r.status != "ok" else None) for r in report.rows]
+                style="red" if r.status != Status.OK else None) for r in report.rows]
     print_table(console, tuple(c.column for c in columns), rows, title=cells.title(report),
                 notes=cells.footnotes(report, verbose), wide=wide, wide_hint=wide_hint)
     if report.paper is not None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgebench import __version__
 from edgebench.errors import EdgebenchError
-from edgebench.results.result import IterationCounts, RunResult, RunSettings
+from edgebench.results.result import IterationCounts, RunResult, RunSettings, Status
 from edgebench.serde import from_dict, to_dict
 from edgebench.results.stats import Summary, summarize
 
@@ -127,7 +127,7 @@ def baseline_from_results(
     unknown = sorted(set(tolerances) - {r.model for r in results})
     if unknown:
         raise EdgebenchError(f"--tolerance names model(s) not in the baseline: {', '.join(unknown)}")
-    failed = [r.model for r in results if r.status != "ok"]
+    failed = [r.model for r in results if r.status != Status.OK]
     if failed:
         raise EdgebenchError(f"run {run_id}: {', '.join(failed)} failed; a failed result cannot be a baseline",
                              "re-run those models, or leave them out with --model")

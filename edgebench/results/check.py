@@ -18,7 +18,7 @@ import numpy as np
 from edgebench.results.baseline import Baseline, BaselineModel, median_counts, run_identity
 from edgebench.errors import EdgebenchError
 from edgebench.report.cells import ms
-from edgebench.results.result import IterationCounts, RunResult
+from edgebench.results.result import IterationCounts, RunResult, Status
 from edgebench.results.significance import mann_whitney_p
 from edgebench.results.stats import MIN_SAMPLES
 
@@ -142,7 +142,7 @@ def check_run(
     if unknown:
         raise EdgebenchError(f"not in the baseline: {', '.join(unknown)}",
                              f"it holds: {', '.join(m.model for m in baseline.models)}")
-    ok_results = [r for r in results if r.status == "ok"]
+    ok_results = [r for r in results if r.status == Status.OK]
     identity = run_identity(ok_results or results)
     mismatches = identity.mismatches(baseline.identity)
     if mismatches and not allow_mismatch:
@@ -171,7 +171,7 @@ def _check_model(b: BaselineModel, r: RunResult | None, settings: CheckSettings,
     limit = settings.limit_pct(b)
     if r is None:
         return ModelCheck(b.model, MISSING, None, limit, (), None, f"not in run {run_id}")
-    if r.status != "ok":
+    if r.status != Status.OK:
         return _not_comparable(b, limit, f"failed in this run: {r.error or 'no error message'}")
     if r.board.emulated != b.emulated:
         kind = {True: "an emulator", False: "a real board"}

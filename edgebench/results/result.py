@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+
+
+class Status(str, enum.Enum):  # str: stored and written as its value
+    OK = "ok"
+    FAILED = "failed"
 
 
 @dataclass
@@ -177,7 +183,7 @@ class RunResult:
     board: BoardState
     started_utc: str
     finished_utc: str
-    status: str = "ok"  # "ok" or "failed"
+    status: Status = Status.OK
     error: str | None = None
     counters: list[IterationCounts] | None = None
     modeled_ms: float | None = None  # always labelled "modeled" wherever shown; = modeled.ms when that is set

@@ -25,7 +25,7 @@ from edgebench import __version__
 from edgebench.errors import EdgebenchError
 from edgebench.paths import data_dir
 from edgebench.results.result import (BoardState, IterationCounts, LayerCost, LayerProfile, ModeledLatency, RunResult,
-                              RunSettings)
+                                      RunSettings, Status)
 from edgebench.serde import from_dict, to_dict
 
 STORE_NAME = "results.sqlite3"
@@ -110,7 +110,6 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ("ALTER TABLE results ADD COLUMN layer_profile TEXT",),
 ]
 
-RESULT_STATUSES = ("ok", "failed")
 _RUN_COLUMNS = "id, started, device, argv, edgebench_version, notes"
 
 
@@ -230,8 +229,8 @@ class Store:
     def add_result(self, result: RunResult, new_run: NewRun | None = None) -> None:
         """Store one model's result and commit at once. A failed result may be replaced (resume); an ok one not.
         With `new_run`, that run's row is written in the same transaction unless it is stored already."""
-        if result.status not in RESULT_STATUSES:
-            raise EdgebenchError(f"result status {result.status!r} is not one of {', '.join(RESULT_STATUSES)}")
+        if result.status not in tuple(Status):
+            raise EdgebenchError(f"result status {result.status!r} is not one of {', '.join(tuple(Status))}")
         row = {c: getattr(result, c) for c in RESULT_COLUMNS}
         row.update({c: json.dumps(to_dict(getattr(result, c))) for c in RESULT_JSON_COLUMNS})
         row["has_counters"] = int(result.counters is not None)
@@ -251,7 +250,7 @@ class Store:
                 "SELECT id, status FROM results WHERE run_id = ? AND model = ?", (result.run_id, result.model)
             ).fetchone()
             if old is not None:
-                if old[1] == "ok":
+                if old[1] == Status.OK:
                     raise EdgebenchError(f"run {result.run_id} already has a result for {result.model}")
                 for table in ("samples", "counters", "results"):
                     key = "id" if table == "results" else "result_id"
@@ -310,7 +309,7 @@ class Store:
     def done_models(self, run_id: str) -> set[str]:
         """Models this run already finished successfully (a resumed run skips them, and retries failed ones)."""
         with self._guard():
-            rows = self._db.execute("SELECT model FROM results WHERE run_id = ? AND status = 'ok'", (run_id,))
+            rows = self._db.execute("SELECT model FROM results WHERE run_id = ? AND status = ?", (run_id, Status.OK))
             return {r[0] for r in rows}
 
     def results(self, run_id: str) -> list[RunResult]:
@@ -342,7 +341,8 @@ class Store:
             fields.update({k: _decode_real(fields[k]) for k in RESULT_REAL_COLUMNS})
             out.append(
                 RunResult(
-                    **{k: fields[k] for k in RESULT_COLUMNS},
+                    **{k: fields[k] for k in RESULT_COLUMNS if k != "status"},
+                    status=Status(fields["status"]),
                     settings=from_dict(RunSettings, json.loads(fields["settings"])),
                     board=from_dict(BoardState, json.loads(fields["board"])),
                     output_checksum=json.loads(fields["output_checksum"]),
@@ -368,7 +368,7 @@ class Store:
             "EXISTS (SELECT 1 FROM samples s WHERE s.result_id = r.id) FROM results r WHERE r.run_id = ?",
             (run_id,),
         ).fetchall()
-        ok = [k for k in kinds if k[0] == "ok"]
+        ok = [k for k in kinds if k[0] == Status.OK]
         return RunInfo(
             id=run_id,
             started=started,
