@@ -25,6 +25,7 @@ import onnx
 from onnx import shape_inference
 
 from edgebench import paths
+from edgebench.atomic import write_atomically
 from edgebench.errors import EdgebenchError
 from edgebench.serde import from_dict, to_dict
 
@@ -173,9 +174,7 @@ def zoo_complexity(name: str) -> Complexity:
 
     complexity = count_complexity(export_onnx(create_model(name), get_spec(name).input_shape))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(to_dict(complexity)))
-    tmp.replace(path)
+    write_atomically(path, json.dumps(to_dict(complexity)))
     return complexity
 
 

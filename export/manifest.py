@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgebench.atomic import write_atomically
 from edgebench.errors import EdgebenchError
 from edgebench.hashing import sha256_file
 from edgebench.models.spec import ModelSpec
@@ -75,9 +76,7 @@ class ArtifactManifest:
 
     def save(self, folder: Path) -> Path:
         path = Path(folder) / MANIFEST_NAME
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(to_dict(self), indent=2) + "\n")
-        tmp.replace(path)
+        write_atomically(path, json.dumps(to_dict(self), indent=2) + "\n")
         return path
 
 

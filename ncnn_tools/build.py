@@ -9,7 +9,6 @@ half entry; a warm call reads one JSON file and runs no CMake at all.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -18,20 +17,14 @@ import shutil
 import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools.archs import COMMON_OPTIONS, PROFILE_OPTIONS, ArchSpec, arch_spec
 from edgebench.ncnn_tools.elf_check import require_no_vfpv4
 from edgebench.ncnn_tools.layers import layer_options
 from edgebench.ncnn_tools.source import PINNED, source_tree
+from edgebench.ncnn_tools.stages import Stages, exclusive, progress_display
 from edgebench.paths import cache_dir
 
 RUNNER_SOURCE_DIR = Path(__file__).parent / "runner"
@@ -152,71 +145,6 @@ def _publish(staging: Path, final: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-class _Stages:
-    """Runs build commands with a rich line per stage (spinner, ninja's [n/N] as a bar, elapsed time)."""
-
-    def __init__(self, progress: Progress | None, arch: str, log_dir: Path):
-        self.progress = progress
-        self.arch = arch
-        self.log_dir = log_dir
-
-    def run(self, stage: str, cmd: list[str], cwd: Path | None = None) -> None:
-        log_path = self.log_dir / f"{stage.replace(' ', '-')}.log"
-        task = self.progress.add_task(f"{self.arch}: {stage}", total=None) if self.progress else None
-        ninja_step = re.compile(r"^\[(\d+)/(\d+)\]")
-        with log_path.open("w") as log:
-            log.write("$ " + " ".join(cmd) + "\n")
-            log.flush()
-            proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    errors="replace")
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                step = ninja_step.match(line)
-                if step and task is not None:
-                    self.progress.update(task, completed=int(step.group(1)), total=int(step.group(2)))
-            code = proc.wait()
-        if task is not None:
-            self.progress.update(task, total=1, completed=1)
-        if code != 0:
-            kept = _runtimes_dir() / "logs" / f"{self.arch}-{time.strftime('%Y%m%d-%H%M%S')}-{log_path.name}"
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log_path, kept)
-            raise EdgebenchError(f"{self.arch} runtime build failed at '{stage}' (exit {code}): "
-                                 f"{_first_error(kept)[:200]}", hint=f"full log: {kept}")
-
-
-def _first_error(log: Path) -> str:
-    """The line a user needs from a failed build log: the first error, else the last line."""
-    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    errors = [ln for ln in lines if re.search(r"\berror\b|undefined reference", ln, re.IGNORECASE)]
-    return (errors or lines or ["no output"])[0]
-
-
-@contextmanager
-def _locked(name: str) -> Iterator[None]:
-    """One builder per key at a time (the NCNN build folder is fixed per key); others wait, then find it."""
-    lock_dir = _runtimes_dir() / "locks"
-    lock_dir.mkdir(exist_ok=True)
-    with (lock_dir / f"{name}.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Progress | None]:
-    if not enabled:
-        yield None
-        return
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True)) as progress:
-        yield progress
-
-
 def _cmake_generator() -> list[str]:
     return ["-G", "Ninja"] if shutil.which("ninja") else ["-G", "Unix Makefiles"]
 
@@ -230,7 +158,7 @@ def _common_cmake_args(spec: ArchSpec) -> list[str]:
     return args
 
 
-def _build_library(spec: ArchSpec, key: str, options: tuple[str, ...], stages: _Stages, jobs: int,
+def _build_library(spec: ArchSpec, key: str, options: tuple[str, ...], stages: Stages, jobs: int,
                    force: bool) -> Path:
     prefix = _entry_dir("ncnn", spec.name, key)
     if not force and (prefix / "lib" / "libncnn.a").exists():
@@ -254,7 +182,7 @@ def _build_library(spec: ArchSpec, key: str, options: tuple[str, ...], stages: _
     return prefix
 
 
-def _build_runner(spec: ArchSpec, prefix: Path, staging: Path, stages: _Stages, jobs: int) -> Path:
+def _build_runner(spec: ArchSpec, prefix: Path, staging: Path, stages: Stages, jobs: int) -> Path:
     build = staging / "build"
     stages.run("configure runner", ["cmake", "-S", str(RUNNER_SOURCE_DIR), "-B", str(build),
                                     *_common_cmake_args(spec), "-DCMAKE_BUILD_TYPE=Release",
@@ -281,7 +209,8 @@ def build_runtime(arch: str, *, profile: bool = False, force: bool = False, jobs
         cached = _load_record(entry)
         if cached is not None:
             return cached
-    with _locked(f"{spec.name}-{keys.library[:16]}"):
+    # One builder per key at a time (the NCNN build folder is fixed per key); others wait, then find it.
+    with exclusive(_runtimes_dir() / "locks" / f"{spec.name}-{keys.library[:16]}.lock"):
         cached = None if force else _load_record(entry)  # built by another process while we waited
         return cached or _build(spec, keys, profile, entry, force, jobs, progress)
 
@@ -291,11 +220,12 @@ def _build(spec: ArchSpec, keys: _Keys, profile: bool, entry: Path, force: bool,
     started = time.monotonic()
     staging = Path(tempfile.mkdtemp(prefix=entry.name + ".", suffix=".tmp", dir=_runtimes_dir()))
     try:
-        with _progress(progress) as bar:
+        with progress_display(progress) as bar:
             if bar is not None:  # said before minutes of compiling (a bar per stage follows)
                 bar.console.print(f"building the NCNN runtime for {spec.name}: a few minutes the first time, "
                                   "cached after")
-            stages = _Stages(bar, spec.name, staging)
+            stages = Stages(bar, staging, label=spec.name, what=f"{spec.name} runtime build",
+                            kept_logs=_runtimes_dir() / "logs" / spec.name)
             options = _ncnn_options(spec, profile)
             prefix = _build_library(spec, keys.library, options, stages, jobs, force)
             staged_runner = _build_runner(spec, prefix, staging, stages, jobs)

@@ -30,7 +30,6 @@ API) counting stops there with a clear error (plugin.require_plugin_support / ru
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -40,16 +39,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typing import Sequence
 
 from edgebench.errors import EdgebenchError
+from edgebench.ncnn_tools.stages import Stages, exclusive, progress_display
 from edgebench.paths import cache_dir
 
 
@@ -119,7 +115,7 @@ def counting_qemu(name: str, *, progress: bool = True) -> CountingQemu:
     entry = _qemu_dir() / key[:16]
     record = _load_record(entry)
     if record is None:
-        with _locked(key[:16]):
+        with exclusive(_qemu_dir() / "locks" / f"{key[:16]}.lock"):
             record = _load_record(entry) or _build(entry, key, progress=progress)  # another process may have won
     return CountingQemu(name=name, path=entry / name, version=record["versions"][name], key=key, source="pinned")
 
@@ -167,19 +163,6 @@ def _load_record(entry: Path) -> dict | None:
     if not record.exists() or not all((entry / name).exists() for name in EMULATORS):
         return None
     return json.loads(record.read_text())
-
-
-@contextmanager
-def _locked(name: str) -> Iterator[None]:
-    """One builder per key; a second process waits, then finds the finished entry."""
-    lock_dir = _qemu_dir() / "locks"
-    lock_dir.mkdir(exist_ok=True)
-    with (lock_dir / f"{name}.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # ---- the build: tools, source, configure + ninja, publish ----
@@ -277,8 +260,9 @@ def _build(entry: Path, key: str, *, progress: bool, jobs: int = 2) -> dict:
         build.mkdir()
         # The pkgversion names the build in every `--version` a run records (derived from the key, not in it).
         pkgversion = f"--with-pkgversion=edgebench {key[:12]}, Debian {PINNED.version}"
-        with _progress(progress) as bar:
-            stages = _Stages(bar, staging)
+        with progress_display(progress) as bar:
+            stages = Stages(bar, staging, label="counting QEMU", what="building the counting QEMU",
+                            kept_logs=_qemu_dir() / "logs", errors=r"\berror\b|ERROR:|not found", hint=SYSTEM_HINT)
             stages.run("unpack", ["dpkg-source", "--no-copy", "-x", str(dsc), str(src)])
             stages.run("configure", [str(src / "configure"), *CONFIGURE_FLAGS, f"--meson={tools.meson}", pkgversion],
                        cwd=build)
@@ -303,53 +287,3 @@ def _build(entry: Path, key: str, *, progress: bool, jobs: int = 2) -> dict:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Progress | None]:
-    if not enabled:
-        yield None
-        return
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True)) as progress:
-        yield progress
-
-
-class _Stages:
-    """Runs the build's commands into logs, with a rich line per stage (ninja's [n/N] as its bar)."""
-
-    def __init__(self, progress: Progress | None, log_dir: Path):
-        self.progress = progress
-        self.log_dir = log_dir
-
-    def run(self, stage: str, cmd: list[str], cwd: Path | None = None) -> None:
-        log_path = self.log_dir / f"{stage}.log"
-        task = self.progress.add_task(f"counting QEMU: {stage}", total=None) if self.progress else None
-        ninja_step = re.compile(r"^\[(\d+)/(\d+)\]")
-        with log_path.open("w") as log:
-            log.write("$ " + " ".join(cmd) + "\n")
-            log.flush()
-            proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    errors="replace")
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                step = ninja_step.match(line)
-                if step and task is not None:
-                    self.progress.update(task, completed=int(step.group(1)), total=int(step.group(2)))
-            code = proc.wait()
-        if task is not None:
-            self.progress.update(task, total=1, completed=1)
-        if code != 0:
-            kept = _qemu_dir() / "logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{log_path.name}"
-            kept.parent.mkdir(exist_ok=True)
-            shutil.copyfile(log_path, kept)
-            raise EdgebenchError(f"building the counting QEMU failed at '{stage}' (exit {code}): "
-                                 f"{_first_error(kept)[:200]}", hint=f"full log: {kept}; {SYSTEM_HINT}")
-
-
-def _first_error(log: Path) -> str:
-    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines()[1:] if ln.strip()]
-    errors = [ln for ln in lines if re.search(r"\berror\b|ERROR:|not found", ln)]
-    return (errors or lines or ["no output"])[0]

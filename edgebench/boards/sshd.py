@@ -18,6 +18,7 @@ from pathlib import Path
 
 import paramiko
 
+from edgebench.atomic import write_atomically
 from edgebench.boards.devices import Connection
 from edgebench.boards.transport import known_hosts_name
 from edgebench.errors import EdgebenchError
@@ -195,10 +196,7 @@ class SshServer:
         keys = pinned_identity(self.known_hosts) or [self.host_public_key()]
         name = known_hosts_name("127.0.0.1", port)
         text = "".join(f"{name} {key.get_name()} {key.get_base64()}\n" for key in keys)
-        tmp = self.known_hosts.with_name(f".{self.known_hosts.name}.tmp{os.getpid()}")
-        tmp.write_text(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.known_hosts)  # a concurrent connect sees the old file or the new, never none
+        write_atomically(self.known_hosts, text, mode=0o600)  # a concurrent connect sees the old or the new
 
     def connection(self, info: ServerInfo) -> Connection:
         # ssh_config "none": a user's `Host *` settings (a ProxyJump, say) must not apply to 127.0.0.1.

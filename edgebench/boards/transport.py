@@ -30,6 +30,7 @@ from typing import Protocol, runtime_checkable
 import paramiko
 
 from edgebench.boards.devices import Connection
+from edgebench.atomic import write_atomically
 from edgebench.errors import EdgebenchError
 
 # paramiko logs a failed handshake's traceback from its own thread; with no handler anywhere Python's
@@ -600,10 +601,7 @@ def pin_host_key(known_hosts: str | Path, host: str, port: int, key: paramiko.PK
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     lines.append(f"{entry_name} {key.get_name()} {key.get_base64()}\n")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text("".join(lines))
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_atomically(path, "".join(lines), mode=0o600)
 
 
 def _line_names(line: str, entry_name: str) -> bool:

@@ -24,9 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import statistics
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -34,6 +32,7 @@ from typing import Sequence
 import numpy as np
 import yaml
 
+from edgebench.atomic import write_atomically
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import IterationCounts, ModeledLatency
 
@@ -226,15 +225,7 @@ def write_constants(constants: dict[str, CpuConstants], header: str, path: Path 
     doc = {"schema": CONSTANTS_SCHEMA, "cpus": {cpu: _entry(c) for cpu, c in sorted(constants.items())}}
     comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
     text = comment + yaml.safe_dump(doc, sort_keys=False, width=110, default_flow_style=None)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the constants are package data everyone reads
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text)
 
 
 # ------------------------------------------------------------------------------------------- applying

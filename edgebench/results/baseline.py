@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebench import __version__
+from edgebench.atomic import write_atomically
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import IterationCounts, RunResult, RunSettings, Status
 from edgebench.serde import from_dict, to_dict
@@ -170,10 +169,7 @@ def save_baseline(baseline: Baseline, path: Path | str) -> None:
         raise EdgebenchError(f"cannot write the baseline to {path}: folder {path.parent} does not exist")
     text = json.dumps(to_dict(baseline), indent=2, ensure_ascii=False) + "\n"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_atomically(path, text)
     except OSError as exc:
         raise EdgebenchError(f"cannot write the baseline to {path}: {exc.strerror}") from exc
 
