@@ -6,12 +6,14 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import onnx
-import torch
+from typing import TYPE_CHECKING
 
 from edgebench.errors import EdgebenchError
 from edgebench.models.spec import ModelSpec
+
+if TYPE_CHECKING:  # imported where used: resolving an ONNX file or a factory needs neither
+    import onnx
+    import torch
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def _factory_source(target: str, input_shape, name) -> ExportSource:
         raise EdgebenchError(f"'{module_name}' has no callable '{attr}'")
 
     def build() -> torch.nn.Module:
+        import torch
+
         try:
             net = factory()
         except Exception as exc:
@@ -94,6 +98,8 @@ def _factory_source(target: str, input_shape, name) -> ExportSource:
 
 
 def load_onnx(path: Path) -> onnx.ModelProto:
+    import onnx
+
     try:
         return onnx.load(str(path))
     except Exception as exc:  # protobuf decode errors have many types

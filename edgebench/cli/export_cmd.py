@@ -47,8 +47,8 @@ def export_cmd(targets, suite, out_dir, converter, input_shape, name, opset, see
       edgebench export my_pkg.nets:build_net --input-shape 1,3,64,64 --opset 16
       edgebench export path/to/model.onnx
     """
-    # Imported here: torch/onnx take seconds to import and other commands do not need them.
-    from edgebench.export.pipeline import export_artifact
+    # Imported here, the pipeline only once every name resolved: torch, onnx and onnxruntime take seconds to
+    # import, and other commands (or a misspelt name) do not need them all.
     from edgebench.export.source import parse_shape, resolve_source
 
     names = list(targets)
@@ -62,6 +62,7 @@ def export_cmd(targets, suite, out_dir, converter, input_shape, name, opset, see
         raise EdgebenchError("--input-shape and --name apply to a single target")
     shape = parse_shape(input_shape) if input_shape else None
     sources = [resolve_source(t, shape, name, seed) for t in names]  # resolve all first: fail before any work
+    from edgebench.export.pipeline import export_artifact
 
     done: list[tuple[ArtifactManifest, Path]] = []
     failures: list[tuple[str, EdgebenchError]] = []
