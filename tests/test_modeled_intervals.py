@@ -20,7 +20,10 @@ from edgebench.boards.devices import PACKAGED_DEVICES, parse_devices_file
 from edgebench.models.registry import get_spec, list_models
 from edgebench.report.paper import Verdict, compare_with_paper, judge
 from edgebench.studies.fd_mobilenet import TABLE4
-from edgebench.report.rows import MODELED, build_row
+from edgebench.report.rows import build_row
+from edgebench.results.result import Basis
+
+MODELED = Basis.MODELED
 from edgebench.results.result import IterationCounts
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,7 +25,10 @@ from edgebench.report.model import build_report
 from edgebench.report.paper import Verdict, compare_with_paper, judge
 from edgebench.studies.fd_mobilenet import TABLE4
 from edgebench.report.plot import plot_latency
-from edgebench.report.rows import EMULATED, MEASURED, MODELED, build_row, family_of
+from edgebench.report.rows import build_row, family_of
+from edgebench.results.result import Basis
+
+EMULATED, MEASURED, MODELED = Basis.EMULATED, Basis.MEASURED, Basis.MODELED
 from edgebench.report.table import render_table
 from edgebench.report.tabular import paper_to_csv, to_csv, to_json
 from edgebench.results.result import IterationCounts, ModeledLatency, NcnnCpuInfo

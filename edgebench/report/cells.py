@@ -9,10 +9,10 @@ from edgebench.modeling.latency_model import INTERVAL_LEVEL
 from edgebench.report.layout import Column
 from edgebench.report.model import Report, constants_used
 from edgebench.report.paper import NO_SPEEDUP, SpeedupComparison
-from edgebench.report.rows import EMULATED, MEASURED, MODELED, ModelRow
+from edgebench.report.rows import ModelRow
 from edgebench.results.stats import CONFIDENCE
 from edgebench.studies.fd_mobilenet import PAPER_NOTE, TABLE4
-from edgebench.results.result import Status
+from edgebench.results.result import Basis, Status
 
 EMULATED_MARK = "†"
 # Multiply-adds are named as such everywhere; the papers call them "MFLOPs" (one home for both words).
@@ -54,18 +54,18 @@ def _latency(row: ModelRow) -> str:
     if h is None:
         return "–"
     text = ms(h.ms) + (f" ({ms(h.low_ms)}–{ms(h.high_ms)})" if h.low_ms is not None else "")
-    return _emulated(row, text) if h.basis == EMULATED else text
+    return _emulated(row, text) if h.basis == Basis.EMULATED else text
 
 
 def _qemu_wall(row: ModelRow) -> str:
     """QEMU's wall-time median, where the headline is something else (the modeled figure)."""
-    if row.headline is None or row.headline.basis != MODELED or row.summary is None:
+    if row.headline is None or row.headline.basis != Basis.MODELED or row.summary is None:
         return "–"
     return _emulated(row, ms(row.summary.median))
 
 
 def _spread(row: ModelRow) -> str:
-    timed = row.headline is not None and row.headline.basis != MODELED and row.summary is not None
+    timed = row.headline is not None and row.headline.basis != Basis.MODELED and row.summary is not None
     return f"{row.summary.mad_ratio:.1%}" if timed else "–"
 
 
@@ -116,12 +116,12 @@ def footnotes(report: Report, verbose: bool = False) -> list[str]:
     notes = []
     if bases:
         kinds = {
-            MEASURED: f"measured = median wall time of the timed iterations on the board ({CONFIDENCE:.0%} "
+            Basis.MEASURED: f"measured = median wall time of the timed iterations on the board ({CONFIDENCE:.0%} "
                         "bootstrap interval of the median; the clock read before the run)",
-            MODELED: f"modeled = predicted from exactly counted instructions and cache misses for the CPU and "
+            Basis.MODELED: f"modeled = predicted from exactly counted instructions and cache misses for the CPU and "
                      f"clock named, never measured ({INTERVAL_LEVEL:.0%} interval: bootstrap refits of the latency "
                      "model x its leave-one-out errors, benchmarks/calibration_report.md)",
-            EMULATED: f"emulated = QEMU wall time {EMULATED_MARK} (nothing was counted): how slow the emulator is, "
+            Basis.EMULATED: f"emulated = QEMU wall time {EMULATED_MARK} (nothing was counted): how slow the emulator is, "
                       "not the board",
         }
         notes.append("Latency ms: " + "; ".join(kinds[b] for b in kinds if b in bases) + ".")
@@ -147,7 +147,7 @@ def device_lines(report: Report) -> list[str]:
     seen: dict[tuple, None] = {}
     for r in report.rows:
         if r.status == Status.OK:
-            board_cpu = r.headline.cpu if r.headline and r.headline.basis == MEASURED else None
+            board_cpu = r.headline.cpu if r.headline and r.headline.basis == Basis.MEASURED else None
             seen[(r.device, board_cpu, r.ncnn_cpu.describe() if r.ncnn_cpu else None, r.system_view)] = None
     lines = []
     for device, board_cpu, cpu, view in seen:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from edgebench.modeling import latency_fit as lf
 from edgebench.modeling.latency_model import CpuConstants, modeled_ratio
-from edgebench.report.rows import BASES, MODELED, ModelRow
+from edgebench.report.rows import BASES, ModelRow
 from edgebench.studies.fd_mobilenet import PAPER_MODELS, TABLE4, PaperSpeedup
-from edgebench.results.result import Status
+from edgebench.results.result import Basis, Status
 
 NO_SPEEDUP = 1.0  # an interval holding this cannot tell which model is faster
 
@@ -54,7 +54,7 @@ class Refit:
 @dataclass(frozen=True)
 class SpeedupComparison:
     claim: PaperSpeedup
-    basis: str | None  # which latency both models were compared on (rows.BASES); None if not comparable
+    basis: Basis | None  # which latency both models were compared on; None if not comparable
     fd_ms: float | None
     other_ms: float | None
     ours: float | None  # other_ms / fd_ms
@@ -113,7 +113,7 @@ def _compare(claim: PaperSpeedup, fd: ModelRow | None, other: ModelRow | None, c
     if fd_ms <= 0:
         return _not_comparable(claim, f"{claim.fd_model} took {fd_ms} ms")
     ours, low, high, refits = other_ms / fd_ms, None, None, ()
-    if basis == MODELED:
+    if basis == Basis.MODELED:
         c = cache.constants_of(fd)
         if c is not None and cache.constants_of(other) is c:  # one refit must model both
             ours, low, high = _ratio(c, fd, other)
@@ -130,7 +130,7 @@ def _compare(claim: PaperSpeedup, fd: ModelRow | None, other: ModelRow | None, c
         verdict = Verdict.INCONCLUSIVE
     # Flags speak of timed samples and the board's state while timing; modeled figures come from exact
     # counts, which neither affects.
-    caution = () if basis == MODELED else tuple(r.model for r in (fd, other) if r.flags or r.wall_time_flags)
+    caution = () if basis == Basis.MODELED else tuple(r.model for r in (fd, other) if r.flags or r.wall_time_flags)
     if caution:
         why += f"; caution: {', '.join(caution)} flagged"
     return SpeedupComparison(claim, basis, fd_ms, other_ms, ours, low, high, ours / claim.speedup - 1.0, verdict,

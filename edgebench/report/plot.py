@@ -17,10 +17,10 @@ from edgebench.report.model import Report
 from edgebench.modeling.latency_model import INTERVAL_LEVEL
 from edgebench.report.paper import compare_with_paper
 from edgebench.report.cells import MACS_HEADER, macs_budget
-from edgebench.report.rows import BASES, BASIS_LABELS, MODELED, ModelRow
+from edgebench.report.rows import BASES, BASIS_LABELS, ModelRow
 from edgebench.results.stats import CONFIDENCE
 from edgebench.studies.fd_mobilenet import TABLE4
-from edgebench.results.result import Status
+from edgebench.results.result import Basis, Status
 
 # Fixed colours for the zoo's families so every plot reads the same; others take the next free ones.
 _FAMILY_COLOURS = {
@@ -33,7 +33,7 @@ _LABEL_OFFSETS = ((6, -12, "left"), (-6, 6, "right"), (6, 6, "left"), (-6, -12, 
 
 @dataclass(frozen=True)
 class PlotSummary:
-    basis: str  # which kind of latency is on the y axis (rows.BASES)
+    basis: Basis  # which kind of latency is on the y axis
     plotted: tuple[str, ...]
     left_out: tuple[str, ...]  # models without MACs or without a latency of that kind
     paper_points: int
@@ -60,7 +60,7 @@ def plot_latency(report: Report, path: Path | str) -> PlotSummary:
     return PlotSummary(basis, tuple(r.model for r in plotted), left_out, paper_points)
 
 
-def _of(rows: list[ModelRow], basis: str) -> str:
+def _of(rows: list[ModelRow], basis: Basis) -> str:
     """What the y axis is of: its basis with the CPU(s) and clock(s) the figures name."""
     described = sorted({r.headline.describe() for r in rows if r.headline and r.headline.basis == basis})
     return "; ".join(described) or basis
@@ -80,7 +80,7 @@ def _colours(families: list[str]) -> dict[str, str]:
     return {f: _FAMILY_COLOURS.get(f) or next(spare, "black") for f in families}
 
 
-def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str]) -> int:
+def _latency_axes(ax, rows: list[ModelRow], basis: Basis, colours: dict[str, str]) -> int:
     by_model = {r.model: r for r in rows}
     for k, (family, colour) in enumerate(colours.items()):
         members = sorted((r for r in rows if r.family == family), key=lambda r: r.macs_m)
@@ -116,7 +116,7 @@ def _latency_axes(ax, rows: list[ModelRow], basis: str, colours: dict[str, str])
     ax.set_ylim(0, max(tops) * 1.12)
     ax.set_xlabel(f"{MACS_HEADER} (multiply-adds counted from the graph; the papers' MFLOPs)")
     ax.set_ylabel(BASIS_LABELS[basis])
-    interval = f"{INTERVAL_LEVEL:.0%} interval" if basis == MODELED else f"median, {CONFIDENCE:.0%} CI"
+    interval = f"{INTERVAL_LEVEL:.0%} interval" if basis == Basis.MODELED else f"median, {CONFIDENCE:.0%} CI"
     missing = sum(1 for r in rows if r.ci(basis) is None)
     ax.set_title(f"{basis.capitalize()} latency vs complexity ({interval}"
                  + (f"; {missing} without an interval" if missing else "") + ")", fontsize=10)

@@ -8,18 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgebench.modeling.latency_model import CpuConstants, load_constants, remodel
-from edgebench.results.result import IterationCounts, ModeledLatency, NcnnCpuInfo, RunResult, Status
+from edgebench.results.result import Basis, IterationCounts, ModeledLatency, NcnnCpuInfo, RunResult, Status
 from edgebench.results.stats import CONFIDENCE, Summary, summarize
 
-# Kinds of latency, in the order we trust them. They are never merged into one figure without their label.
-MEASURED = "measured"  # median wall time of the timed iterations on a real board
-MODELED = "modeled"  # predicted from QEMU instruction and cache-miss counts; never measured
-EMULATED = "emulated"  # median wall time under QEMU: says how slow the emulator is, not the board
-BASES = (MEASURED, MODELED, EMULATED)
+BASES = tuple(Basis)  # the kinds of latency, most trusted first
 BASIS_LABELS = {
-    MEASURED: "measured median ms",
-    MODELED: "modeled ms",
-    EMULATED: "emulated wall-time median ms (QEMU, not board latency)",
+    Basis.MEASURED: "measured median ms",
+    Basis.MODELED: "modeled ms",
+    Basis.EMULATED: "emulated wall-time median ms (QEMU, not board latency)",
 }
 
 # Trailing name tokens that pick a variant rather than a family: width (0.5x), groups (g3), resolution (224),
@@ -41,7 +37,7 @@ class Headline:
     emulated board the modeled latency (QEMU's wall time says how slow the emulator is, not the board), or
     the wall time only when nothing was counted."""
 
-    basis: str  # MEASURED, MODELED or EMULATED
+    basis: Basis
     ms: float
     low_ms: float | None  # its interval: the median's 95 % CI, or the modeled interval; None when there is none
     high_ms: float | None
@@ -52,7 +48,7 @@ class Headline:
     def describe(self) -> str:
         """'modeled, cortex-a9 @ 800 MHz', 'measured @ 792 MHz': the basis with the CPU and clock it is of. A
         board's own CPU name ('ARMv7 Processor rev 10 (v7l)') is long: the report's device line carries it."""
-        cpu = f", {self.cpu}" if self.cpu and self.basis != MEASURED else ""
+        cpu = f", {self.cpu}" if self.cpu and self.basis != Basis.MEASURED else ""
         clock = f" @ {self.clock_mhz:g} MHz" if self.clock_mhz else ""
         return f"{self.basis}{cpu}{clock}"
 
@@ -83,20 +79,20 @@ class ModelRow:
     ncnn_cpu: NcnnCpuInfo | None  # what NCNN detected on the board; None for results stored before it was reported
     system_view: str | None  # emulated: the board's system view the guest saw, e.g. "imx6 view d8c2b2202883"
 
-    def latency(self, basis: str) -> float | None:
+    def latency(self, basis: Basis) -> float | None:
         """This model's latency of one kind, or None if the run has no figure of that kind."""
-        if basis == MODELED:
+        if basis == Basis.MODELED:
             return self.modeled_ms
-        if self.summary is None or (basis == EMULATED) != (self.emulator is not None):
+        if self.summary is None or (basis == Basis.EMULATED) != (self.emulator is not None):
             return None
         return self.summary.median
 
-    def ci(self, basis: str) -> tuple[float, float] | None:
+    def ci(self, basis: Basis) -> tuple[float, float] | None:
         """The interval behind `latency(basis)`: the median's 95% interval for timed figures, the modeled
         interval (90%) for modeled ones; None when there is none (constants without interval data)."""
         if self.latency(basis) is None:
             return None
-        if basis == MODELED:
+        if basis == Basis.MODELED:
             m = self.modeled
             return None if m is None or m.low_ms is None else (m.low_ms, m.high_ms)
         return self.summary.ci_low, self.summary.ci_high
@@ -163,13 +159,13 @@ def _headline(result: RunResult, summary: Summary | None, modeled: ModeledLatenc
     board = result.board
     if board.emulated and modeled_ms is not None:
         if modeled is None:  # stored before figures carried their CPU and interval
-            return Headline(MODELED, modeled_ms, None, None, None, None, None)
-        return Headline(MODELED, modeled.ms, modeled.low_ms, modeled.high_ms, modeled.level, modeled.cpu,
+            return Headline(Basis.MODELED, modeled_ms, None, None, None, None, None)
+        return Headline(Basis.MODELED, modeled.ms, modeled.low_ms, modeled.high_ms, modeled.level, modeled.cpu,
                         modeled.clock_mhz)
     if summary is None:
         return None
-    if board.emulated:
-        return Headline(EMULATED, summary.median, summary.ci_low, summary.ci_high, CONFIDENCE, board.emulator, None)
+    if Basis.of_wall_time(board.emulated) is Basis.EMULATED:
+        return Headline(Basis.EMULATED, summary.median, summary.ci_low, summary.ci_high, CONFIDENCE, board.emulator, None)
     clock = board.freq_khz_before / 1000 if board.freq_khz_before else None
-    return Headline(MEASURED, summary.median, summary.ci_low, summary.ci_high, CONFIDENCE, board.cpu_model or None,
+    return Headline(Basis.MEASURED, summary.median, summary.ci_low, summary.ci_high, CONFIDENCE, board.cpu_model or None,
                     clock)

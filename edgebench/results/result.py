@@ -10,6 +10,25 @@ class Status(str, enum.Enum):  # str: stored and written as its value
     OK = "ok"
     FAILED = "failed"
 
+    def __str__(self) -> str:
+        return self.value
+
+
+class Basis(str, enum.Enum):
+    """What kind of latency a figure is, in the order reports trust them; never merged without its label."""
+
+    MEASURED = "measured"  # median wall time of the timed iterations on a real board
+    MODELED = "modeled"  # predicted from QEMU instruction and cache-miss counts; never measured
+    EMULATED = "emulated"  # median wall time under QEMU: says how slow the emulator is, not the board
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def of_wall_time(cls, emulated: bool) -> Basis:
+        """The kind of a wall-time figure: the board's, or the emulator's."""
+        return cls.EMULATED if emulated else cls.MEASURED
+
 
 @dataclass
 class RunSettings:

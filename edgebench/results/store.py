@@ -24,7 +24,7 @@ from pathlib import Path
 from edgebench import __version__
 from edgebench.errors import EdgebenchError
 from edgebench.paths import data_dir
-from edgebench.results.result import (BoardState, IterationCounts, LayerCost, LayerProfile, ModeledLatency, RunResult,
+from edgebench.results.result import (Basis, BoardState, IterationCounts, LayerCost, LayerProfile, ModeledLatency, RunResult,
                                       RunSettings, Status)
 from edgebench.serde import from_dict, to_dict
 
@@ -369,6 +369,7 @@ class Store:
             (run_id,),
         ).fetchall()
         ok = [k for k in kinds if k[0] == Status.OK]
+        timed = [Basis.of_wall_time(bool(k[1])) for k in ok if k[3]]  # ok results with timed samples
         return RunInfo(
             id=run_id,
             started=started,
@@ -379,8 +380,8 @@ class Store:
             models=len(kinds),
             ok=len(ok),
             failed=len(kinds) - len(ok),
-            measured=sum(1 for k in ok if k[3] and not k[1]),
-            emulated=sum(1 for k in ok if k[3] and k[1]),
+            measured=timed.count(Basis.MEASURED),
+            emulated=timed.count(Basis.EMULATED),
             modeled=sum(1 for k in kinds if k[2]),
         )
 
