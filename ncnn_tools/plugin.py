@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools.qemu_build import EMULATORS, counting_qemu, resolve_emulator_argv
 from edgebench.paths import cache_dir
-from edgebench.results.result import IterationCounts
+from edgebench.results.result import COUNT_FIELDS, PER_FUNCTION_FIELDS, IterationCounts
 
 if TYPE_CHECKING:
     from edgebench.boards.devices import CacheGeometry as DeviceCaches
@@ -41,7 +41,6 @@ COUNTS_SCHEMA = "edgebench-counts/1"
 QEMU_PACKAGE_HINT = ("count with edgebench's pinned QEMU 7.2 build (leave EDGEBENCH_QEMU unset), or install "
                      "Debian 12's qemu-user (sudo apt-get install qemu-user); qemu-user-static is built "
                      "without TCG plugin support")
-_COUNT_FIELDS = tuple(IterationCounts.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ class CacheConfig:
         """The geometry a devices.yaml entry declares (sizes in KiB there)."""
         if cache.l2 is None:
             raise EdgebenchError("the cache model needs an L2 geometry (devices.yaml cache: l2)")
-        level = lambda lv: CacheGeometry(lv.size_kib * 1024, lv.ways, lv.line_bytes)  # noqa: E731
+        level = lambda lv: CacheGeometry(lv.size_bytes, lv.ways, lv.line_bytes)  # noqa: E731
         return cls(level(cache.l1d), level(cache.l1i), level(cache.l2))
 
 
@@ -222,7 +221,7 @@ def parse_counts(path: str | os.PathLike) -> list[IterationCounts]:
         if record.get("iteration") != expected:
             raise EdgebenchError(f"{path}: counts for iteration {expected} missing "
                                  f"(found iteration {record.get('iteration')} in its place)")
-        values = {name: record.get(name) for name in _COUNT_FIELDS}
+        values = {name: record.get(name) for name in COUNT_FIELDS}
         missing = [name for name, v in values.items() if not isinstance(v, int)]
         if missing:
             raise EdgebenchError(f"{path}: iteration {expected} has no value for {', '.join(missing)}"
@@ -246,9 +245,6 @@ class FunctionCounts:
     l2_misses: int
 
 
-_FUNCTION_FIELDS = ("instructions", "bytes_loaded", "bytes_stored", "l1d_misses", "l1i_misses", "l2_misses")
-
-
 def parse_function_counts(path: str | os.PathLike) -> list[FunctionCounts]:
     """Per-function totals over every timed iteration of a complete symbols=on counts file.
 
@@ -270,10 +266,10 @@ def parse_function_counts(path: str | os.PathLike) -> list[FunctionCounts]:
                              f"the windows {len(windows)}")
     try:
         functions = [FunctionCounts(name=f["name"], address=f["address"], iterations=len(windows),
-                                    **{k: int(f[k]) for k in _FUNCTION_FIELDS}) for f in record["functions"]]
+                                    **{k: int(f[k]) for k in PER_FUNCTION_FIELDS}) for f in record["functions"]]
     except (KeyError, TypeError, ValueError):
         raise EdgebenchError(f"{path}: malformed per-function record (counted with the cache model off?)") from None
-    for field in _FUNCTION_FIELDS:
+    for field in PER_FUNCTION_FIELDS:
         by_function = sum(getattr(f, field) for f in functions)
         by_window = sum(getattr(w, field) for w in windows)
         if by_function != by_window:

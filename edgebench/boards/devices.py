@@ -24,9 +24,13 @@ EMULATOR_FOR_ARCH = {"armv7": "qemu-arm", "aarch64": "qemu-aarch64"}
 
 @dataclass(frozen=True)
 class CacheLevel:
-    size_kib: int
+    size_kib: int  # as devices.yaml says it
     ways: int
     line_bytes: int
+
+    @property
+    def size_bytes(self) -> int:
+        return self.size_kib * 1024
 
 
 @dataclass(frozen=True)

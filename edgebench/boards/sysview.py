@@ -152,7 +152,7 @@ def _exposed_levels(device: Device, spec: SystemViewSpec) -> list[tuple[str, int
             raise EdgebenchError(f"device {device.name}: system_view.cache_levels lists {name} but cache: declares "
                                  f"no {name}", hint=f"add cache.{name} to its entry in {device.source}")
         per_set = geometry.ways * geometry.line_bytes
-        if (geometry.size_kib * 1024) % per_set:
+        if geometry.size_bytes % per_set:
             raise EdgebenchError(f"device {device.name}: cache {name} of {geometry.size_kib} KiB cannot be "
                                  f"{geometry.ways}-way with {geometry.line_bytes}-byte lines (no whole number "
                                  "of sets), so no kernel could list it", hint=f"fix cache.{name} in {device.source}")
@@ -177,7 +177,7 @@ def _topology(base: str, cpu: int, cpus: range) -> dict[str, str]:
 
 
 def _cache_index(base: str, kind: str, level: int, geometry: CacheLevel, shared: range) -> dict[str, str]:
-    sets = geometry.size_kib * 1024 // (geometry.ways * geometry.line_bytes)
+    sets = geometry.size_bytes // (geometry.ways * geometry.line_bytes)
     return {
         f"{base}/level": f"{level}\n",
         f"{base}/type": f"{kind}\n",
@@ -234,7 +234,7 @@ def _expected(device: Device, identity: CpuIdentity, levels: list[tuple[str, int
                 shared = range(device.cores) if level >= 2 else range(1)
                 sharing = [cpu for cpu in ncnn_mask_cpus(_cpu_mask(shared)) if cpu < device.cores]
                 if len(sharing) == 1:
-                    return geometry.size_kib * 1024
+                    return geometry.size_bytes
                 return (geometry.size_kib // len(sharing) + 3) // 4 * 4 * 1024 if sharing else 0
         return 0
 

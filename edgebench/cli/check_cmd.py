@@ -13,6 +13,7 @@ from edgebench.report.check import HEADERS, check_rows, header_lines, mismatch_w
 from edgebench.results.check import (DEFAULT_MIN_EFFECT_PCT, DEFAULT_TOLERANCE_PCT, OK, CheckReport, CheckSettings,
                                      check_run)
 from edgebench.cli import main
+from edgebench.cli.options import selected_models
 from edgebench.cli.stored_runs import STORE_OPTION, load_run
 from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
@@ -68,7 +69,7 @@ def baseline_save_cmd(file, device, run_id, suite, models, tolerances, store_pat
       edgebench baseline save baseline.json --device imx6 --tolerance effnet_cifar10=2
     """
     run, results = _load_run(store_path, device, run_id)
-    names = _selected(suite, models)
+    names = selected_models(models, suite)
     if names:
         results = _pick(results, names, run)
     default, per_model = _parse_tolerances(tolerances)
@@ -125,7 +126,7 @@ def check_cmd(baseline_file, device, run_id, suite, models, tolerances, min_effe
         default, per_model = _parse_tolerances(tolerances)
         settings = CheckSettings(tolerance_pct=DEFAULT_TOLERANCE_PCT if default is None else default,
                                  min_effect_pct=min_effect, per_model_pct=per_model)
-        report = check_run(baseline, results, settings=settings, models=_selected(suite, models),
+        report = check_run(baseline, results, settings=settings, models=selected_models(models, suite),
                            allow_mismatch=allow_mismatch, baseline_file=str(baseline_file))
     except EdgebenchError as exc:
         _append_step_summary(f"### ⚠️ edgebench check could not check\n\n{exc.message}\n"
@@ -166,15 +167,6 @@ def _load_run(store_path: Path | None, device: str | None, run_id: str | None) -
     if not (run_id or device):
         raise EdgebenchError("which run? give --device (its latest run) or --run")
     return load_run(store_path, device, run_id)
-
-
-def _selected(suite: str | None, models: tuple[str, ...]) -> list[str]:
-    names = list(models)
-    if suite:
-        from edgebench.models.registry import suite as suite_models  # the zoo imports torch: only when asked
-
-        names += suite_models(suite)
-    return list(dict.fromkeys(names))
 
 
 def _pick(results: list[RunResult], names: list[str], run: RunInfo) -> list[RunResult]:

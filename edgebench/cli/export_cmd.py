@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from edgebench.cli import main
+from edgebench.cli.options import selected_models
 from edgebench.console import err, print_json, progress, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.export.convert import CONVERTERS
@@ -51,11 +52,7 @@ def export_cmd(targets, suite, out_dir, converter, input_shape, name, opset, see
     # import, and other commands (or a misspelt name) do not need them all.
     from edgebench.export.source import parse_shape, resolve_source
 
-    names = list(targets)
-    if suite:
-        from edgebench.models.registry import suite as suite_models
-
-        names += suite_models(suite)
+    names = selected_models(targets, suite)
     if not names:
         raise EdgebenchError("nothing to export", hint="name a model (see `edgebench models`) or pass --suite paper")
     if (input_shape or name) and len(names) > 1:

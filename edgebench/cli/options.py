@@ -14,3 +14,14 @@ DEVICES_OPTION = click.option(
 ARTIFACTS_OPTION = click.option(
     "--artifacts", "artifacts_root", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts"),
     show_default=True, help="Where zoo models are exported to and looked up.")  # fmt: skip
+
+
+def selected_models(models: tuple[str, ...] | list[str], suite: str | None) -> list[str]:
+    """The models named, then the suite's (--model, --suite), each once and in that order. The zoo (which
+    imports torch) is imported only when a suite is asked for."""
+    names = list(models)
+    if suite:
+        from edgebench.models.registry import suite as suite_models
+
+        names += suite_models(suite)
+    return list(dict.fromkeys(names))

@@ -9,7 +9,7 @@ import click
 from click.core import ParameterSource
 
 from edgebench.cli import main
-from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION
+from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION, selected_models
 from edgebench.cli.stored_runs import STORE_OPTION
 from edgebench.console import err, model_progress, print_json, stdout_console
 from edgebench.errors import EdgebenchError
@@ -123,12 +123,7 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
                 raise EdgebenchError(f"nothing to resume: no run with results stored for {device_name}")
         asked = {**ctx.params, **(_asked(ctx, resumed) if resumed else {})}
         device = get_device(asked["device_name"], devices_file)
-        names = list(asked["models"])
-        if asked["suite"]:
-            from edgebench.models.registry import suite as suite_models
-
-            names += suite_models(asked["suite"])
-        names = list(dict.fromkeys(names or ["fd_mobilenet"]))
+        names = selected_models(asked["models"], asked["suite"]) or ["fd_mobilenet"]
         defaults, fp16 = device.runner, asked["fp16"]
         settings = RunSettings(threads=asked["threads"] or defaults.threads,
                                warmup=defaults.warmup if asked["warmup"] is None else asked["warmup"],

@@ -157,7 +157,7 @@ def device_cache_signature(device) -> str | None:
     c = device.cache
     if c is None or c.l2 is None:
         return None
-    level = lambda lv: (lv.size_kib * 1024, lv.ways, lv.line_bytes)  # noqa: E731
+    level = lambda lv: (lv.size_bytes, lv.ways, lv.line_bytes)  # noqa: E731
     return cache_signature(level(c.l1d), level(c.l1i), level(c.l2))
 
 

@@ -42,7 +42,7 @@ from typing import Sequence
 from edgebench.errors import EdgebenchError
 from edgebench.modeling.latency_model import CpuConstants
 from edgebench.ncnn_tools.plugin import FunctionCounts
-from edgebench.results.result import LayerCost
+from edgebench.results.result import PER_FUNCTION_FIELDS, LayerCost
 
 UNMAPPED = "unmapped"
 RUNTIME = "NCNN runtime"
@@ -120,9 +120,6 @@ def layer_type_of(demangled: str | None) -> str:
     return UNMAPPED
 
 
-_COUNT_FIELDS = ("instructions", "bytes_loaded", "bytes_stored", "l1d_misses", "l1i_misses", "l2_misses")
-
-
 def layer_costs(functions: Sequence[FunctionCounts]) -> list[LayerCost]:
     """Per-function totals summed per layer type, most instructions first."""
     if not functions:
@@ -136,7 +133,7 @@ def layer_costs(functions: Sequence[FunctionCounts]) -> list[LayerCost]:
     for f in functions:
         groups.setdefault(layer_type_of(None if f.name is None else names[f.name]), []).append(f)
     costs = [LayerCost(layer_type=t, iterations=n,
-                       functions=len(fs), **{k: sum(getattr(f, k) for f in fs) for k in _COUNT_FIELDS})
+                       functions=len(fs), **{k: sum(getattr(f, k) for f in fs) for k in PER_FUNCTION_FIELDS})
              for t, fs in groups.items()]
     return sorted(costs, key=lambda c: (-c.instructions, c.layer_type))
 
@@ -150,10 +147,10 @@ def counted_layer_costs(counts_file) -> list[LayerCost]:
 
 def modeled_cycles(cost: LayerCost, constants: CpuConstants) -> float:
     """Cycles per timed iteration the latency model gives this layer type's counts."""
-    missing = [e for e in constants.cycles_per if e not in _COUNT_FIELDS]
+    missing = [e for e in constants.cycles_per if e not in PER_FUNCTION_FIELDS]
     if missing:
         raise EdgebenchError(f"the {constants.cpu} latency model uses {', '.join(missing)}, which the "
-                             "per-function counts do not split", hint="per-function counts hold " + ", ".join(_COUNT_FIELDS))
+                             "per-function counts do not split", hint="per-function counts hold " + ", ".join(PER_FUNCTION_FIELDS))
     return sum(c * getattr(cost, e) for e, c in constants.cycles_per.items()) / cost.iterations
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from edgebench import __version__
 from edgebench.atomic import write_atomically
 from edgebench.errors import EdgebenchError
-from edgebench.results.result import IterationCounts, RunResult, RunSettings, Status
+from edgebench.results.result import COUNT_FIELDS, IterationCounts, RunResult, RunSettings, Status
 from edgebench.serde import from_dict, to_dict
 from edgebench.results.stats import Summary, summarize
 
@@ -112,7 +112,7 @@ def _identity_of(r: RunResult) -> RunIdentity:
 
 def median_counts(counters: list[IterationCounts]) -> IterationCounts:
     """Each count's median over the iterations (the lower middle value: always one that was really counted)."""
-    names = [f.name for f in dataclasses.fields(IterationCounts)]
+    names = COUNT_FIELDS
     table = np.array([[getattr(c, n) for n in names] for c in counters], dtype=np.int64)
     lower_middle = np.sort(table, axis=0)[(len(counters) - 1) // 2]
     return IterationCounts(**{n: int(v) for n, v in zip(names, lower_middle)})

@@ -123,6 +123,11 @@ class IterationCounts:
     l2_misses: int
 
 
+COUNT_FIELDS = tuple(IterationCounts.__dataclass_fields__)  # every count of one timed iteration
+# The counts the plugin also splits per guest function (symbols=on), and so per layer type.
+PER_FUNCTION_FIELDS = ("instructions", "bytes_loaded", "bytes_stored", "l1d_misses", "l1i_misses", "l2_misses")
+
+
 @dataclass
 class LayerCost:
     """One NCNN layer type's share of a run's timed iterations, summed over them: the plugin's per-function

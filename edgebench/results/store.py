@@ -32,7 +32,8 @@ STORE_NAME = "results.sqlite3"
 BUSY_TIMEOUT_S = 30.0
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
-# IterationCounts fields as stored, one column each (schema v1).
+# IterationCounts fields as stored, one column each (schema v1). Written out, not taken from the dataclass
+# (results.result.COUNT_FIELDS): a stored schema changes only by a migration.
 COUNTER_COLUMNS = (
     "instructions", "simd_fp", "integer", "loads", "stores", "branches",
     "bytes_loaded", "bytes_stored", "l1d_misses", "l1i_misses", "l2_misses",
