@@ -35,15 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.modeling import latency_fit as lf
-from edgebench.modeling import latency_model as lm
-from edgebench.boards.devices import PACKAGED_DEVICES, Device, parse_devices_file
-from edgebench.errors import EdgebenchError
 from edgebench.boards.board import board_for
+from edgebench.boards.devices import PACKAGED_DEVICES, Device, parse_devices_file
 from edgebench.boards.launcher import Launcher
 from edgebench.boards.sysview import SystemView, check_ncnn_saw
-from edgebench.results.result import IterationCounts, ModeledLatency
+from edgebench.errors import EdgebenchError
+from edgebench.modeling import latency_fit as lf
+from edgebench.modeling import latency_model as lm
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
+from edgebench.results.result import IterationCounts, ModeledLatency
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

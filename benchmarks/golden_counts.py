@@ -22,10 +22,10 @@ import json
 import sys
 from pathlib import Path
 
-from edgebench.boards.devices import PACKAGED_DEVICES, Device, parse_devices_file
-from edgebench.errors import EdgebenchError
 from edgebench.boards.board import board_for
+from edgebench.boards.devices import PACKAGED_DEVICES, Device, parse_devices_file
 from edgebench.boards.launcher import Launcher
+from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 HERE = Path(__file__).resolve().parent

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from edgebench.ncnn_tools.build import build_runtime
 from edgebench.ncnn_tools.local_run import run_runner
+from edgebench.ncnn_tools.reference import REFERENCE_DIR
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.paths import cache_dir
 from edgebench.results.result import RunSettings
-from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 REFERENCE = REFERENCE_DIR
 BARE_SOURCE = Path(__file__).resolve().parents[1] / "ncnn_tools" / "bare_loop" / "bare_loop.cpp"

@@ -11,25 +11,27 @@ import importlib.metadata
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import ncnn
+import numpy as np
 import onnx
 import onnxruntime
 import torch
 
 from edgebench.errors import EdgebenchError
 from edgebench.export import host_inference as hi
-from edgebench.export.convert import ConverterError, convert
+from edgebench.export import OPSET
+from edgebench.export.convert import Conversion, ConverterError, convert
 from edgebench.export.manifest import FAILED_NOTE, FAILED_SUFFIX, MANIFEST_NAME, ArtifactManifest, Parity, TensorInfo
-from edgebench.hashing import sha256_file
 from edgebench.export.parity import AS_TIMED, TIGHT, compare
 from edgebench.export.simplify import simplify, single_io, static_shape
 from edgebench.export.source import ExportSource, load_onnx
 from edgebench.export.to_onnx import LOG_NAME as TORCH_LOG
-from edgebench.export import OPSET
 from edgebench.export.to_onnx import export_onnx
+from edgebench.hashing import sha256_file
 from edgebench.ncnn_tools.seeded_input import seeded_input
 
 ARTIFACT_FILES = ("model.onnx", "model.param", "model.bin")
@@ -102,6 +104,44 @@ def _replace(src: Path, dst: Path, markers: tuple[str, ...]) -> None:
 
 def _build(source: ExportSource, folder: Path, converter: str, seed: int, on_stage: Callable[[str], None],
            opset: int, failed: Path) -> ArtifactManifest:
+    graph = _to_onnx(source, folder, seed, opset, on_stage)
+    conv = _to_ncnn(graph, folder, converter, failed, on_stage)
+    on_stage("NCNN parity")
+    param, weights = folder / "model.param", folder / "model.bin"
+    x = graph.x
+    ncnn_fp32 = hi.run_ncnn(param, weights, conv.input_blob, conv.output_blob, x, fp16=False)
+    ncnn_fp16 = hi.run_ncnn(param, weights, conv.input_blob, conv.output_blob, x, fp16=True)
+    parity = [*graph.parity,
+              compare("simplified ONNX -> NCNN (fp32)", graph.ort_simplified, ncnn_fp32, TIGHT),
+              compare(f"{graph.reference_name} -> NCNN (fp16 on, as timed)", graph.reference, ncnn_fp16, AS_TIMED)]
+    manifest = _manifest(source, folder, graph, conv, list(ncnn_fp32.shape), parity)
+    manifest.save(folder)
+    failures = [p for p in parity if not p.passed]
+    if failures:
+        worst = failures[0]
+        raise ParityError(
+            f"{source.name}: parity failed at '{worst.stage}': cosine {worst.cosine:.6f}, SQNR {worst.sqnr_db:.1f} dB, "
+            f"max abs {worst.max_abs:.3g} (limit: {worst.limit})", parity)
+    return manifest
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """The simplified ONNX written to the artifact, the seeded input and what every arrow so far computed."""
+
+    simplified: onnx.ModelProto
+    input: onnx.ValueInfoProto
+    output: onnx.ValueInfoProto
+    shape: list[int]  # the input's, NCHW
+    x: np.ndarray
+    reference: np.ndarray  # torch's output, or the ONNX file's own (onnxruntime) for an ONNX source
+    reference_name: str
+    ort_simplified: np.ndarray
+    parity: list[Parity]  # torch -> ONNX (a torch source), ONNX -> simplified ONNX
+
+
+def _to_onnx(source: ExportSource, folder: Path, seed: int, opset: int, on_stage: Callable[[str], None]) -> _Graph:
+    """torch (or the given ONNX) -> simplified ONNX in `folder`, with parity at each arrow on the seeded input."""
     parity: list[Parity] = []
     if source.build is not None:
         on_stage(f"torch -> ONNX (opset {opset})")
@@ -118,8 +158,7 @@ def _build(source: ExportSource, folder: Path, converter: str, seed: int, on_sta
     simplified = simplify(raw, list(source.input_shape) if source.input_shape else None)
     inp, out = single_io(simplified)
     shape = static_shape(inp)
-    onnx_path = folder / "model.onnx"
-    onnx.save(simplified, str(onnx_path))
+    onnx.save(simplified, str(folder / "model.onnx"))
     if source.build is None:
         x = seeded_input(tuple(shape), seed)
     ort_raw = hi.run_onnxruntime(raw, x)
@@ -129,11 +168,17 @@ def _build(source: ExportSource, folder: Path, converter: str, seed: int, on_sta
         parity.append(compare("torch -> ONNX (onnxruntime)", reference, ort_raw, TIGHT))
     ort_simplified = hi.run_onnxruntime(simplified, x)
     parity.append(compare("ONNX -> simplified ONNX (onnxruntime)", ort_raw, ort_simplified, TIGHT))
+    return _Graph(simplified, inp, out, shape, x, reference, ref_name, ort_simplified, parity)
 
+
+def _to_ncnn(graph: _Graph, folder: Path, converter: str, failed: Path,
+             on_stage: Callable[[str], None]) -> Conversion:
+    """The converter run in a scratch folder; only model.param and model.bin are kept in the artifact."""
     on_stage(f"{converter} -> NCNN")
     with tempfile.TemporaryDirectory(prefix="edgebench-convert-") as scratch:
         try:
-            conv = convert(onnx_path, inp.name, out.name, shape, Path(scratch), converter)
+            conv = convert(folder / "model.onnx", graph.input.name, graph.output.name, graph.shape, Path(scratch),
+                           converter)
         except ConverterError as exc:
             if exc.evidence.is_file():  # the scratch folder goes: keep what to look at with the rest
                 shutil.copyfile(exc.evidence, folder / exc.evidence.name)
@@ -141,21 +186,20 @@ def _build(source: ExportSource, folder: Path, converter: str, seed: int, on_sta
             raise
         shutil.copyfile(conv.param, folder / "model.param")
         shutil.copyfile(conv.bin, folder / "model.bin")
-    param, weights = folder / "model.param", folder / "model.bin"
+    return conv
 
-    on_stage("NCNN parity")
-    ncnn_fp32 = hi.run_ncnn(param, weights, conv.input_blob, conv.output_blob, x, fp16=False)
-    ncnn_fp16 = hi.run_ncnn(param, weights, conv.input_blob, conv.output_blob, x, fp16=True)
-    parity.append(compare("simplified ONNX -> NCNN (fp32)", ort_simplified, ncnn_fp32, TIGHT))
-    parity.append(compare(f"{ref_name} -> NCNN (fp16 on, as timed)", reference, ncnn_fp16, AS_TIMED))
 
+def _manifest(source: ExportSource, folder: Path, graph: _Graph, conv: Conversion, ncnn_output_shape: list[int],
+              parity: list[Parity]) -> ArtifactManifest:
     from edgebench.export.complexity import count_complexity
 
-    complexity = count_complexity(simplified)
-    manifest = ArtifactManifest(
+    complexity = count_complexity(graph.simplified)
+    shape = graph.shape
+    return ArtifactManifest(
         name=source.name, source=source.ref,
-        onnx_input=TensorInfo(inp.name, shape), onnx_output=TensorInfo(out.name, static_shape(out)),
-        ncnn_input=TensorInfo(conv.input_blob, shape[1:]), ncnn_output=TensorInfo(conv.output_blob, list(ncnn_fp32.shape)),
+        onnx_input=TensorInfo(graph.input.name, shape),
+        onnx_output=TensorInfo(graph.output.name, static_shape(graph.output)),
+        ncnn_input=TensorInfo(conv.input_blob, shape[1:]), ncnn_output=TensorInfo(conv.output_blob, ncnn_output_shape),
         macs=complexity.macs, params=complexity.params, converter=conv.converter,
         ncnn_options=hi.ncnn_options(fp16=True), parity=parity,
         files={f: sha256_file(folder / f) for f in ARTIFACT_FILES},
@@ -163,11 +207,3 @@ def _build(source: ExportSource, folder: Path, converter: str, seed: int, on_sta
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         spec=source.spec, paper_mflops=source.spec.paper.mflops if source.spec else None,
     )
-    manifest.save(folder)
-    failures = [p for p in parity if not p.passed]
-    if failures:
-        worst = failures[0]
-        raise ParityError(
-            f"{source.name}: parity failed at '{worst.stage}': cosine {worst.cosine:.6f}, SQNR {worst.sqnr_db:.1f} dB, "
-            f"max abs {worst.max_abs:.3g} (limit: {worst.limit})", parity)
-    return manifest

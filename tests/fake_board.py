@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from edgebench.boards.board import BoardLink
-from edgebench.boards.real import RealBoard
 from edgebench.boards.devices import Connection, Device
+from edgebench.boards.real import RealBoard
+from edgebench.boards.transport import CommandResult, CommandTimeout
 from edgebench.export.manifest import ArtifactManifest, TensorInfo
 from edgebench.hashing import sha256_file
 from edgebench.ncnn_tools.build import Runtime
 from edgebench.ncnn_tools.report import SCHEMA
-from edgebench.boards.transport import CommandResult, CommandTimeout
 
 
 class LocalTransport:

@@ -28,11 +28,11 @@ from edgebench.results.check import (
     CheckSettings,
     check_run,
 )
-from edgebench.report.check import to_markdown
-from edgebench.results.significance import mann_whitney_p
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
+from edgebench.report.check import to_markdown
 from edgebench.results.result import IterationCounts, NcnnCpuInfo, RunResult
+from edgebench.results.significance import mann_whitney_p
 from edgebench.results.store import Store
 
 MODELS = ("fd_mobilenet_1.0x", "mobilenet_v1_0.5x", "shufflenet_v1_g3_1.0x")

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgebench.cli import main
 from edgebench.boards.devices import get_device
+from edgebench.boards.targets import target_down
+from edgebench.cli import main
 from edgebench.export.manifest import load_manifest
 from edgebench.export.pipeline import export_artifact
 from edgebench.export.source import ExportSource
-from edgebench.boards.targets import target_down
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import click
 import pytest
 
 import edgebench
-from edgebench.cli import main
 from edgebench.boards.devices import load_devices
+from edgebench.cli import main
 
 
 def _commands(cmd: click.Command, path: tuple[str, ...] = ("edgebench",)):

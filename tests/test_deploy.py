@@ -15,8 +15,8 @@ import pytest
 
 from edgebench.boards.deploy import deploy
 from edgebench.boards.lock import LOCK_NAME, board_lock
-from edgebench.errors import EdgebenchError
 from edgebench.boards.transport import CommandResult, SSHTransport
+from edgebench.errors import EdgebenchError
 
 
 def make_files(folder: Path) -> dict[str, Path]:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgebench.cli import main
 from edgebench.boards.board import board_for
-from edgebench.boards.launcher import Launcher
 from edgebench.boards.devices import PACKAGED_DEVICES, CacheGeometry, CacheLevel, load_devices, parse_devices_file
+from edgebench.boards.launcher import Launcher
+from edgebench.cli import main
 from edgebench.errors import EdgebenchError
 
 

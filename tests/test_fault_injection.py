@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench.boards import targets
-from edgebench.cli import main
-from edgebench.boards.lock import board_lock
 from edgebench.boards.devices import get_device
+from edgebench.boards.lock import board_lock
+from edgebench.cli import main
 from edgebench.results.store import Store
 
 pytestmark = pytest.mark.slow

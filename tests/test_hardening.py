@@ -20,12 +20,12 @@ from click.testing import CliRunner
 from result_factory import make_result
 
 from edgebench.boards import targets
-from edgebench.cli import main
-from edgebench.boards.lock import board_lock
 from edgebench.boards.devices import PACKAGED_DEVICES, get_device
+from edgebench.boards.lock import board_lock
+from edgebench.boards.transport import ConnectProblem
+from edgebench.cli import main
 from edgebench.errors import EdgebenchError
 from edgebench.results.store import Store
-from edgebench.boards.transport import ConnectProblem
 
 
 def cli(*args) -> "click.testing.Result":  # noqa: F821

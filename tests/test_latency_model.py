@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgebench.modeling import latency_fit as lf
-from edgebench.modeling import latency_model as lm
 from edgebench.boards.devices import PACKAGED_DEVICES, get_device, parse_devices_file
 from edgebench.errors import EdgebenchError
+from edgebench.modeling import latency_fit as lf
+from edgebench.modeling import latency_model as lm
 from edgebench.results.result import IterationCounts, RunSettings
 
 REPO = Path(__file__).resolve().parents[1]

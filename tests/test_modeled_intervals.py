@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from result_factory import make_result
 
+from edgebench.boards.devices import PACKAGED_DEVICES, parse_devices_file
 from edgebench.modeling import latency_fit as lf
 from edgebench.modeling import latency_model as lm
-from edgebench.boards.devices import PACKAGED_DEVICES, parse_devices_file
 from edgebench.models.registry import get_spec, list_models
 from edgebench.report.paper import Verdict, compare_with_paper, judge
-from edgebench.studies.fd_mobilenet import TABLE4
 from edgebench.report.rows import build_row
 from edgebench.results.result import Basis
+from edgebench.studies.fd_mobilenet import TABLE4
 
 MODELED = Basis.MODELED
 from edgebench.results.result import IterationCounts

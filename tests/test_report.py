@@ -18,15 +18,15 @@ from edgebench.cli import main
 from edgebench.errors import EdgebenchError
 from edgebench.modeling.latency_model import load_constants
 from edgebench.report import cells
-from edgebench.studies import fd_mobilenet as paper_mod
 from edgebench.report.layout import ELLIPSIS, MIN_CUT_WIDTH
 from edgebench.report.markdown import to_markdown
 from edgebench.report.model import build_report
 from edgebench.report.paper import Verdict, compare_with_paper, judge
-from edgebench.studies.fd_mobilenet import TABLE4
 from edgebench.report.plot import plot_latency
 from edgebench.report.rows import build_row, family_of
 from edgebench.results.result import Basis
+from edgebench.studies import fd_mobilenet as paper_mod
+from edgebench.studies.fd_mobilenet import TABLE4
 
 EMULATED, MEASURED, MODELED = Basis.EMULATED, Basis.MEASURED, Basis.MODELED
 from edgebench.report.table import render_table

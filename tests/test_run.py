@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from edgebench.bench.runtimes import BuiltRuntimes
+from edgebench.bench.session import RunRequest, Session
 from edgebench.boards.board import board_for
-from edgebench.cli import main
 from edgebench.boards.devices import get_device
+from edgebench.boards.targets import target_down, target_status
+from edgebench.cli import main
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import RunSettings
-from edgebench.bench.session import RunRequest, Session
-from edgebench.bench.runtimes import BuiltRuntimes
 from edgebench.results.store import Store
-from edgebench.boards.targets import target_down, target_status
 
 pytestmark = pytest.mark.slow
 

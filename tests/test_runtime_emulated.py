@@ -27,20 +27,20 @@ from click.testing import CliRunner
 
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
-from edgebench.models.registry import suite
 from edgebench.export.convert import convert
 from edgebench.export.host_inference import run_ncnn, run_torch
 from edgebench.export.to_onnx import export_onnx
+from edgebench.models.registry import suite
 from edgebench.ncnn_tools import build as build_module
 from edgebench.ncnn_tools.build import Runtime, build_runtime
 from edgebench.ncnn_tools.elf_check import arm_attributes, require_no_vfpv4
 from edgebench.ncnn_tools.layers import KEPT_LAYERS, all_layers
 from edgebench.ncnn_tools.local_run import run_runner
+from edgebench.ncnn_tools.reference import REFERENCE_DIR
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.ncnn_tools.seeded_input import seeded_input
 from edgebench.ncnn_tools.source import source_tree
 from edgebench.results.result import RunSettings
-from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 pytestmark = pytest.mark.slow
 

@@ -21,11 +21,11 @@ from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools import archs, source
 from edgebench.ncnn_tools.build import build_runtime
 from edgebench.ncnn_tools.layers import KEPT_LAYERS
+from edgebench.ncnn_tools.reference import REFERENCE_DIR
 from edgebench.ncnn_tools.report import parse_runner_output
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.ncnn_tools.seeded_input import seeded_input
 from edgebench.results.result import RunSettings
-from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
 REFERENCE = REFERENCE_DIR
 

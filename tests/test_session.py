@@ -8,8 +8,8 @@ import functools
 
 import pytest
 
-from edgebench.results.result import RunSettings
 from edgebench.bench.session import RunRequest, Session
+from edgebench.results.result import RunSettings
 from edgebench.results.store import Store
 from fake_board import GOOD, LOAD_ERROR, WRONG_OUTPUT, FakeRuntimes, LocalBoard, local_device, tiny_artifact
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from edgebench.results import stats
 from edgebench.errors import EdgebenchError
+from edgebench.results import stats
 from edgebench.results.stats import bootstrap_median_ci, summarize
 
 

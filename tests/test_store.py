@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from result_factory import make_result
 
-from edgebench.results import store as store_mod
 from edgebench.errors import EdgebenchError
+from edgebench.results import store as store_mod
 from edgebench.results.result import IterationCounts, RunResult
 from edgebench.results.store import Store, default_store_path
 

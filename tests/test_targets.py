@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 from edgebench.boards import targets
 from edgebench.boards.board import board_for
-from edgebench.boards.state import board_flags, parse_cpuinfo, parse_guest_hwcaps
-from edgebench.cli import main
 from edgebench.boards.deploy import deploy
 from edgebench.boards.devices import Device, get_device
+from edgebench.boards.state import board_flags, parse_cpuinfo, parse_guest_hwcaps
+from edgebench.cli import main
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import BoardState
 

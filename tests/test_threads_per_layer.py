@@ -9,10 +9,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from edgebench.bench.measurement import layer_profile
+from edgebench.boards.devices import get_device
 from edgebench.boards.state import parse_cpu_clocks, with_cpus_used
 from edgebench.cli import main
 from edgebench.cli.run_cmd import check_affinity, parse_cpus
-from edgebench.boards.devices import get_device
 from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools.report import parse_runner_output
 from edgebench.ncnn_tools.runner_options import RunnerOptions
@@ -20,7 +21,6 @@ from edgebench.report.markdown import to_markdown
 from edgebench.report.model import build_report
 from edgebench.report.tabular import to_json_data
 from edgebench.results.result import BoardState, CpuClock, LayerCost, RunSettings
-from edgebench.bench.measurement import layer_profile
 from edgebench.results.store import Store
 from result_factory import make_result
 

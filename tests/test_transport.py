@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgebench.cli import main
 from edgebench.boards.devices import Connection
-from edgebench.errors import EdgebenchError
 from edgebench.boards.transport import CommandTimeout, ConnectionLost, SSHTransport, remote_command
+from edgebench.cli import main
+from edgebench.errors import EdgebenchError
 
 HOSTILE = ["a b", "it's", '"dq"', "semi; touch {pwn}", "$(touch {pwn})", "`touch {pwn}`", "*", "\\", "-n",
            "line\nbreak", "&& touch {pwn} ||", "|tee {pwn}", "$HOME", "", "  "]

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from edgebench.boards.devices import Connection, Device
 from edgebench.boards.launcher import Launcher
-from edgebench.results.result import BoardState
 from edgebench.boards.transport import Transport
+from edgebench.results.result import BoardState
 
 if TYPE_CHECKING:
     from edgebench.ncnn_tools.plugin import CacheConfig

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgebench.boards.transport import ConnectionLost, Transport
 from edgebench.errors import EdgebenchError
 from edgebench.hashing import sha256_file
-from edgebench.boards.transport import ConnectionLost, Transport
 
 @dataclass(frozen=True)
 class DeployedFile:

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from edgebench.boards import targets
 from edgebench.boards.board import BoardLink, Counter, Endpoint, Reachability
-from edgebench.boards.state import emulated_state
 from edgebench.boards.devices import Device
-from edgebench.errors import EdgebenchError
 from edgebench.boards.launcher import Launcher
-from edgebench.results.result import BoardState
+from edgebench.boards.state import emulated_state
 from edgebench.boards.transport import Transport
+from edgebench.errors import EdgebenchError
+from edgebench.results.result import BoardState
 
 if TYPE_CHECKING:
     from edgebench.bench.runtimes import Runtimes

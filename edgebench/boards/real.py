@@ -7,12 +7,12 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from edgebench.boards.board import BoardLink, Counter, Endpoint, Reachability
-from edgebench.boards.state import measured_state_after, measured_state_before
 from edgebench.boards.devices import Device
-from edgebench.errors import EdgebenchError
 from edgebench.boards.launcher import Launcher
-from edgebench.results.result import BoardState
+from edgebench.boards.state import measured_state_after, measured_state_before
 from edgebench.boards.transport import ConnectError, SSHTransport, Transport
+from edgebench.errors import EdgebenchError
+from edgebench.results.result import BoardState
 
 if TYPE_CHECKING:
     from edgebench.bench.runtimes import Runtimes

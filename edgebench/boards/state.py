@@ -16,8 +16,8 @@ import re
 
 from edgebench.boards.devices import Device
 from edgebench.boards.launcher import Launcher
-from edgebench.results.result import BoardState, CpuClock
 from edgebench.boards.transport import Transport
+from edgebench.results.result import BoardState, CpuClock
 
 HOT_C = 80.0  # i.MX 6 and Raspberry Pi firmware start throttling in the 80-85 °C range
 CLOCK_DROP = 0.95  # a frequency more than 5 % below the starting (or nominal) one is flagged

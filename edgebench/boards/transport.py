@@ -29,8 +29,8 @@ from typing import Protocol, runtime_checkable
 
 import paramiko
 
-from edgebench.boards.devices import Connection
 from edgebench.atomic import write_atomically
+from edgebench.boards.devices import Connection
 from edgebench.errors import EdgebenchError
 
 # paramiko logs a failed handshake's traceback from its own thread; with no handler anywhere Python's

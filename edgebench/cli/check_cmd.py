@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from edgebench.results.baseline import Baseline, baseline_from_results, load_baseline, save_baseline
 from edgebench.report.check import HEADERS, check_rows, header_lines, mismatch_warning, to_markdown
+from edgebench.results.baseline import Baseline, baseline_from_results, load_baseline, save_baseline
 from edgebench.results.check import (DEFAULT_MIN_EFFECT_PCT, DEFAULT_TOLERANCE_PCT, OK, CheckReport, CheckSettings,
                                      check_run)
 from edgebench.cli import main
@@ -18,8 +18,8 @@ from edgebench.cli.stored_runs import STORE_OPTION, load_run
 from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import RunResult
-from edgebench.serde import to_dict
 from edgebench.results.store import RunInfo
+from edgebench.serde import to_dict
 
 _SELECT_OPTIONS = (
     click.option("--suite", help="Only the models of this suite (e.g. paper: the FD-MobileNet paper's nine)."),

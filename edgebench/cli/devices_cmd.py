@@ -7,16 +7,16 @@ from dataclasses import dataclass
 
 import click
 
+from edgebench.boards.board import board_for
+from edgebench.boards.devices import Device, get_device, load_devices
+from edgebench.boards.targets import TargetStatus, emulated_devices, target_down, target_status, target_up
+from edgebench.boards.transport import fetch_host_key, fingerprint, pin_host_key, pinned_keys
 from edgebench.cli import main
 from edgebench.cli.options import DEVICES_OPTION
 from edgebench.console import err, out, print_json, stdout_console
-from edgebench.report.layout import Column, Row, print_table
-from edgebench.boards.devices import Device, get_device, load_devices
 from edgebench.errors import EdgebenchError
+from edgebench.report.layout import Column, Row, print_table
 from edgebench.serde import to_dict
-from edgebench.boards.board import board_for
-from edgebench.boards.targets import TargetStatus, emulated_devices, target_down, target_status, target_up
-from edgebench.boards.transport import fetch_host_key, fingerprint, pin_host_key, pinned_keys
 
 
 @dataclass(frozen=True)

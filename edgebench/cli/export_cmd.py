@@ -9,8 +9,8 @@ from edgebench.cli import main
 from edgebench.cli.options import selected_models
 from edgebench.console import err, print_json, progress, stdout_console
 from edgebench.errors import EdgebenchError
-from edgebench.export.convert import CONVERTERS
 from edgebench.export import OPSET
+from edgebench.export.convert import CONVERTERS
 from edgebench.export.manifest import ArtifactManifest
 from edgebench.report.cells import MACS_HEADER, MACS_NOTE
 from edgebench.report.layout import Column, Row, print_table

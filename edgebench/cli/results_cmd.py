@@ -11,15 +11,15 @@ from edgebench.cli import main
 from edgebench.cli.stored_runs import FIRST_RUN_HINT, STORE_OPTION, existing_store, load_run
 from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
+from edgebench.report.layout import Column, Row, print_table
 from edgebench.report.markdown import to_markdown
 from edgebench.report.model import build_report
-from edgebench.report.layout import Column, Row, print_table
 from edgebench.report.paper import has_paper_models
 from edgebench.report.rows import BASIS_LABELS
 from edgebench.report.table import render_table
 from edgebench.report.tabular import paper_to_csv, to_csv, to_json
-from edgebench.serde import to_dict
 from edgebench.results.store import default_store_path
+from edgebench.serde import to_dict
 
 @main.command("results")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most N runs.")

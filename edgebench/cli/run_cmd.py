@@ -15,8 +15,8 @@ from edgebench.console import err, model_progress, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import RunResult, RunSettings, Status
 from edgebench.results.stats import median
-from edgebench.serde import to_dict
 from edgebench.results.store import RunInfo, Store
+from edgebench.serde import to_dict
 
 # What a run was asked to measure: a bare `--resume` takes each of these from the run's own command line
 # unless it is given again now, so it finishes exactly that request.

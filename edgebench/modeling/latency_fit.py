@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from edgebench.modeling import latency_model as lm
 from edgebench.errors import EdgebenchError
+from edgebench.modeling import latency_model as lm
 from edgebench.results.result import IterationCounts
 
 # Candidate forms, simplest first. They are all fitted and shown; none is *selected* by its fit (a selection

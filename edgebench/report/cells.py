@@ -10,9 +10,9 @@ from edgebench.report.layout import Column
 from edgebench.report.model import Report, constants_used
 from edgebench.report.paper import NO_SPEEDUP, SpeedupComparison
 from edgebench.report.rows import ModelRow
+from edgebench.results.result import Basis, Status
 from edgebench.results.stats import CONFIDENCE
 from edgebench.studies.fd_mobilenet import PAPER_NOTE, TABLE4
-from edgebench.results.result import Basis, Status
 
 EMULATED_MARK = "†"
 # Multiply-adds are named as such everywhere; the papers call them "MFLOPs" (one home for both words).

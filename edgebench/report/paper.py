@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from edgebench.modeling import latency_fit as lf
 from edgebench.modeling.latency_model import CpuConstants, modeled_ratio
 from edgebench.report.rows import BASES, ModelRow
-from edgebench.studies.fd_mobilenet import PAPER_MODELS, TABLE4, PaperSpeedup
 from edgebench.results.result import Basis, Status
+from edgebench.studies.fd_mobilenet import PAPER_MODELS, TABLE4, PaperSpeedup
 
 NO_SPEEDUP = 1.0  # an interval holding this cannot tell which model is faster
 

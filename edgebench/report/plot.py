@@ -13,14 +13,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # no pyplot: no GUI
 from matplotlib.figure import Figure
 
 from edgebench.errors import EdgebenchError
-from edgebench.report.model import Report
 from edgebench.modeling.latency_model import INTERVAL_LEVEL
-from edgebench.report.paper import compare_with_paper
 from edgebench.report.cells import MACS_HEADER, macs_budget
+from edgebench.report.model import Report
+from edgebench.report.paper import compare_with_paper
 from edgebench.report.rows import BASES, BASIS_LABELS, ModelRow
+from edgebench.results.result import Basis, Status
 from edgebench.results.stats import CONFIDENCE
 from edgebench.studies.fd_mobilenet import TABLE4
-from edgebench.results.result import Basis, Status
 
 # Fixed colours for the zoo's families so every plot reads the same; others take the next free ones.
 _FAMILY_COLOURS = {

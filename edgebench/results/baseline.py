@@ -20,8 +20,8 @@ from edgebench import __version__
 from edgebench.atomic import write_atomically
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import COUNT_FIELDS, IterationCounts, RunResult, RunSettings, Status
-from edgebench.serde import from_dict, to_dict
 from edgebench.results.stats import Summary, summarize
+from edgebench.serde import from_dict, to_dict
 
 FORMAT = "edgebench-baseline"
 SCHEMA_VERSION = 1

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgebench.results.baseline import Baseline, BaselineModel, median_counts, run_identity
 from edgebench.errors import EdgebenchError
 from edgebench.report.cells import ms
+from edgebench.results.baseline import Baseline, BaselineModel, median_counts, run_identity
 from edgebench.results.result import IterationCounts, RunResult, Status
 from edgebench.results.significance import mann_whitney_p
 from edgebench.results.stats import MIN_SAMPLES

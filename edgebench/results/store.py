@@ -24,8 +24,8 @@ from pathlib import Path
 from edgebench import __version__
 from edgebench.errors import EdgebenchError
 from edgebench.paths import data_dir
-from edgebench.results.result import (Basis, BoardState, IterationCounts, LayerCost, LayerProfile, ModeledLatency, RunResult,
-                                      RunSettings, Status)
+from edgebench.results.result import (Basis, BoardState, IterationCounts, LayerCost, LayerProfile, ModeledLatency,
+                                      RunResult, RunSettings, Status)
 from edgebench.serde import from_dict, to_dict
 
 STORE_NAME = "results.sqlite3"
@@ -232,46 +232,20 @@ class Store:
         With `new_run`, that run's row is written in the same transaction unless it is stored already."""
         if result.status not in tuple(Status):
             raise EdgebenchError(f"result status {result.status!r} is not one of {', '.join(tuple(Status))}")
-        row = {c: getattr(result, c) for c in RESULT_COLUMNS}
-        row.update({c: json.dumps(to_dict(getattr(result, c))) for c in RESULT_JSON_COLUMNS})
-        row["has_counters"] = int(result.counters is not None)
-        row = {k: _encode_real(v) for k, v in row.items()}
         if new_run is not None and new_run.id != result.run_id:
             raise EdgebenchError(f"result for run {result.run_id} added with run {new_run.id}")
+        row = _result_row(result)
         with self._write() as db:
-            run = db.execute("SELECT device FROM runs WHERE id = ?", (result.run_id,)).fetchone()
-            if run is None and new_run is not None:
-                _insert_run(db, new_run)
-                run = (new_run.device,)
-            if run is None:
-                raise EdgebenchError(f"run {result.run_id!r} is not in the store", "start it with Store.begin_run")
-            if run[0] != result.device:
-                raise EdgebenchError(f"result for device {result.device!r} added to run {result.run_id} on {run[0]!r}")
-            old = db.execute(
-                "SELECT id, status FROM results WHERE run_id = ? AND model = ?", (result.run_id, result.model)
-            ).fetchone()
-            if old is not None:
-                if old[1] == Status.OK:
-                    raise EdgebenchError(f"run {result.run_id} already has a result for {result.model}")
-                for table in ("samples", "counters", "results"):
-                    key = "id" if table == "results" else "result_id"
-                    db.execute(f"DELETE FROM {table} WHERE {key} = ?", (old[0],))
-            cur = db.execute(
-                f"INSERT INTO results ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
-            )
-            result_id = cur.lastrowid
-            db.executemany(
-                "INSERT INTO samples (result_id, idx, ms) VALUES (?, ?, ?)",
-                ((result_id, i, _encode_real(ms)) for i, ms in enumerate(result.samples_ms)),
-            )
-            db.executemany(
-                f"INSERT INTO counters (result_id, iteration, {', '.join(COUNTER_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * (len(COUNTER_COLUMNS) + 2))})",
-                (
-                    (result_id, i, *(getattr(c, name) for name in COUNTER_COLUMNS))
-                    for i, c in enumerate(result.counters or ())
-                ),
-            )
+            _check_run(db, result, new_run)
+            _drop_failed(db, result)
+            result_id = db.execute(f"INSERT INTO results ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                                   tuple(row.values())).lastrowid
+            db.executemany("INSERT INTO samples (result_id, idx, ms) VALUES (?, ?, ?)",
+                           ((result_id, i, _encode_real(ms)) for i, ms in enumerate(result.samples_ms)))
+            db.executemany(f"INSERT INTO counters (result_id, iteration, {', '.join(COUNTER_COLUMNS)}) "
+                           f"VALUES ({', '.join('?' * (len(COUNTER_COLUMNS) + 2))})",
+                           ((result_id, i, *(getattr(c, name) for name in COUNTER_COLUMNS))
+                            for i, c in enumerate(result.counters or ())))
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -320,41 +294,37 @@ class Store:
             rows = self._db.execute(
                 f"SELECT {', '.join(names)} FROM results WHERE run_id = ? ORDER BY id", (run_id,)
             ).fetchall()
-            samples: dict[int, list[float]] = {}
-            for result_id, ms in self._db.execute(
-                "SELECT s.result_id, s.ms FROM samples s JOIN results r ON r.id = s.result_id "
-                "WHERE r.run_id = ? ORDER BY s.result_id, s.idx",
-                (run_id,),
-            ):
-                samples.setdefault(result_id, []).append(_decode_real(ms))
-            counters: dict[int, list[IterationCounts]] = {}
-            for result_id, *values in self._db.execute(
-                f"SELECT c.result_id, {', '.join('c.' + c for c in COUNTER_COLUMNS)} FROM counters c "
-                "JOIN results r ON r.id = c.result_id WHERE r.run_id = ? ORDER BY c.result_id, c.iteration",
-                (run_id,),
-            ):
-                counters.setdefault(result_id, []).append(IterationCounts(*values))
+            samples, counters = self._samples(run_id), self._counters(run_id)
         out = []
         for row in rows:
             fields = dict(zip(names, row))
             result_id = fields.pop("id")
             has_counters = fields.pop("has_counters")
-            fields.update({k: _decode_real(fields[k]) for k in RESULT_REAL_COLUMNS})
-            out.append(
-                RunResult(
-                    **{k: fields[k] for k in RESULT_COLUMNS if k != "status"},
-                    status=Status(fields["status"]),
-                    settings=from_dict(RunSettings, json.loads(fields["settings"])),
-                    board=from_dict(BoardState, json.loads(fields["board"])),
-                    output_checksum=json.loads(fields["output_checksum"]),
-                    samples_ms=samples.get(result_id, []),
-                    counters=counters.get(result_id, []) if has_counters else None,
-                    layer_breakdown=_layer_breakdown(fields["layer_breakdown"]),
-                    modeled=_modeled(fields["modeled"]),
-                    layer_profile=_layer_profile(fields["layer_profile"]),
-                )
-            )
+            out.append(_result_of(fields, samples.get(result_id, []),
+                                  counters.get(result_id, []) if has_counters else None))
         return out
+
+    def _samples(self, run_id: str) -> dict[int, list[float]]:
+        """result id -> its timed samples, in order."""
+        samples: dict[int, list[float]] = {}
+        for result_id, ms in self._db.execute(
+            "SELECT s.result_id, s.ms FROM samples s JOIN results r ON r.id = s.result_id "
+            "WHERE r.run_id = ? ORDER BY s.result_id, s.idx",
+            (run_id,),
+        ):
+            samples.setdefault(result_id, []).append(_decode_real(ms))
+        return samples
+
+    def _counters(self, run_id: str) -> dict[int, list[IterationCounts]]:
+        """result id -> its per-iteration counts, in order."""
+        counters: dict[int, list[IterationCounts]] = {}
+        for result_id, *values in self._db.execute(
+            f"SELECT c.result_id, {', '.join('c.' + c for c in COUNTER_COLUMNS)} FROM counters c "
+            "JOIN results r ON r.id = c.result_id WHERE r.run_id = ? ORDER BY c.result_id, c.iteration",
+            (run_id,),
+        ):
+            counters.setdefault(result_id, []).append(IterationCounts(*values))
+        return counters
 
     def schema_version(self) -> int:
         with self._guard():
@@ -512,6 +482,56 @@ class Store:
             f"the results store {self.path} is damaged ({why}); it was left untouched",
             f"move it aside to start a new store; `sqlite3 {self.path} .recover` may rescue its rows",
         )
+
+
+def _result_row(result: RunResult) -> dict:
+    """The `results` row of a result: plain columns, JSON ones, whether it has counters; NaN kept as text."""
+    row = {c: getattr(result, c) for c in RESULT_COLUMNS}
+    row.update({c: json.dumps(to_dict(getattr(result, c))) for c in RESULT_JSON_COLUMNS})
+    row["has_counters"] = int(result.counters is not None)
+    return {k: _encode_real(v) for k, v in row.items()}
+
+
+def _result_of(fields: dict, samples: list[float], counters: list[IterationCounts] | None) -> RunResult:
+    """A result rebuilt from its `results` row (as _result_row wrote it), samples and counters."""
+    fields = {**fields, **{k: _decode_real(fields[k]) for k in RESULT_REAL_COLUMNS}}
+    return RunResult(
+        **{k: fields[k] for k in RESULT_COLUMNS if k != "status"},
+        status=Status(fields["status"]),
+        settings=from_dict(RunSettings, json.loads(fields["settings"])),
+        board=from_dict(BoardState, json.loads(fields["board"])),
+        output_checksum=json.loads(fields["output_checksum"]),
+        samples_ms=samples,
+        counters=counters,
+        layer_breakdown=_layer_breakdown(fields["layer_breakdown"]),
+        modeled=_modeled(fields["modeled"]),
+        layer_profile=_layer_profile(fields["layer_profile"]),
+    )
+
+
+def _check_run(db: sqlite3.Connection, result: RunResult, new_run: NewRun | None) -> None:
+    """The result's run is stored (written now when it is `new_run`) and on the result's device."""
+    run = db.execute("SELECT device FROM runs WHERE id = ?", (result.run_id,)).fetchone()
+    if run is None and new_run is not None:
+        _insert_run(db, new_run)
+        run = (new_run.device,)
+    if run is None:
+        raise EdgebenchError(f"run {result.run_id!r} is not in the store", "start it with Store.begin_run")
+    if run[0] != result.device:
+        raise EdgebenchError(f"result for device {result.device!r} added to run {result.run_id} on {run[0]!r}")
+
+
+def _drop_failed(db: sqlite3.Connection, result: RunResult) -> None:
+    """Remove the run's failed result for this model (a resume replaces it); an ok one is never replaced."""
+    old = db.execute("SELECT id, status FROM results WHERE run_id = ? AND model = ?",
+                     (result.run_id, result.model)).fetchone()
+    if old is None:
+        return
+    if old[1] == Status.OK:
+        raise EdgebenchError(f"run {result.run_id} already has a result for {result.model}")
+    for table in ("samples", "counters", "results"):
+        key = "id" if table == "results" else "result_id"
+        db.execute(f"DELETE FROM {table} WHERE {key} = ?", (old[0],))
 
 
 def _insert_run(db: sqlite3.Connection, run: NewRun) -> None:
