@@ -19,15 +19,7 @@ from edgebench.results.baseline import (
     median_counts,
     save_baseline,
 )
-from edgebench.results.check import (
-    IMPROVEMENT,
-    MISSING,
-    NOT_COMPARABLE,
-    OK,
-    REGRESSION,
-    CheckSettings,
-    check_run,
-)
+from edgebench.results.check import CheckSettings, Outcome, check_run
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
 from edgebench.report.check import to_markdown
@@ -36,6 +28,9 @@ from edgebench.results.significance import mann_whitney_p
 from edgebench.results.store import Store
 
 MODELS = ("fd_mobilenet_1.0x", "mobilenet_v1_0.5x", "shufflenet_v1_g3_1.0x")
+
+IMPROVEMENT, MISSING, NOT_COMPARABLE, OK, REGRESSION = (Outcome.IMPROVEMENT, Outcome.MISSING, Outcome.NOT_COMPARABLE,
+                                                    Outcome.OK, Outcome.REGRESSION)
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from edgebench.report.check import HEADERS, check_rows, header_lines, mismatch_warning, to_markdown
 from edgebench.results.baseline import Baseline, baseline_from_results, load_baseline, save_baseline
-from edgebench.results.check import (DEFAULT_MIN_EFFECT_PCT, DEFAULT_TOLERANCE_PCT, OK, CheckReport, CheckSettings,
-                                     check_run)
+from edgebench.results.check import (DEFAULT_MIN_EFFECT_PCT, DEFAULT_TOLERANCE_PCT, CheckReport, CheckSettings,
+                                     Outcome, check_run)
 from edgebench.cli import main
 from edgebench.cli.options import selected_models
 from edgebench.cli.stored_runs import STORE_OPTION, load_run
@@ -154,12 +154,12 @@ def _print_report(report: CheckReport) -> None:
     colours = {"regression": "red", "improvement": "green", "missing": "yellow", "not comparable": "yellow"}
     for model, outcome, *rest in check_rows(report):
         style = colours.get(outcome)
-        table.add_row(model, f"[{style}]{outcome}[/{style}]" if outcome != OK else outcome, *rest)
+        table.add_row(model, f"[{style}]{outcome}[/{style}]" if outcome != Outcome.OK else outcome, *rest)
     console.print(table)
     colour = {0: "green", 1: "red", 2: "yellow"}[report.exit_code]
     err.print(f"[{colour}]check {report.verdict}[/{colour}]")
     for c in report.checks:
-        if c.outcome != OK:
+        if c.outcome != Outcome.OK:
             err.print(f"  {c.model}: {c.outcome}: {c.detail}", highlight=False, soft_wrap=True)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgebench.report.markdown import markdown_table
-from edgebench.results.check import OK, SIGNIFICANCE, CheckReport
+from edgebench.results.check import CheckReport, Method, Outcome
 
 HEADERS = ("Model", "Outcome", "Compared", "Threshold", "Figures", "Notes")
 
@@ -12,7 +12,7 @@ def check_rows(report: CheckReport) -> list[tuple[str, ...]]:
     rows = []
     for c in report.checks:
         threshold = "–" if c.limit_pct is None else (
-            f"±{c.limit_pct:g}%" if c.method != SIGNIFICANCE else f"{c.limit_pct:g}% and p<{report.settings.alpha:g}"
+            f"±{c.limit_pct:g}%" if c.method != Method.SIGNIFICANCE else f"{c.limit_pct:g}% and p<{report.settings.alpha:g}"
         )  # fmt: skip
         rows.append((c.model, c.outcome, c.method or "–", threshold, c.detail, "; ".join(c.notes) or "–"))
     return rows
@@ -44,7 +44,7 @@ def to_markdown(report: CheckReport) -> str:
     lines = [f"### {icon} edgebench check: {report.verdict}", ""]
     for line in header_lines(report):
         lines += [f"> **{line}**" if line == mismatch_warning(report) else line, ""]
-    rows = [(m, f"**{o}**" if o != OK else o, *rest) for m, o, *rest in check_rows(report)]
+    rows = [(m, f"**{o}**" if o != Outcome.OK else o, *rest) for m, o, *rest in check_rows(report)]
     lines += markdown_table(HEADERS, rows)
     lines += ["", "- Emulated targets: exact QEMU counts per iteration (and the modeled latency) within the "
                   "threshold. Real boards: a regression needs a significant Mann-Whitney U test on the raw samples "

@@ -9,6 +9,7 @@ U on the raw samples) and large (a minimum effect on the median); either alone i
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +27,28 @@ DEFAULT_TOLERANCE_PCT = 1.0  # emulated: counts are exact, so any real change of
 DEFAULT_MIN_EFFECT_PCT = 5.0  # real boards: smaller shifts are within what clocks and caches do run to run
 DEFAULT_ALPHA = 0.01  # real boards: two-sided significance level of the Mann-Whitney U test
 
-OK, REGRESSION, IMPROVEMENT, MISSING, NOT_COMPARABLE = "ok", "regression", "improvement", "missing", "not comparable"
-COUNTERS, SIGNIFICANCE = "counters", "significance"
+
+
+class Outcome(str, enum.Enum):  # str: written as its value
+    OK = "ok"
+    REGRESSION = "regression"
+    IMPROVEMENT = "improvement"
+    MISSING = "missing"
+    NOT_COMPARABLE = "not comparable"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Method(str, enum.Enum):
+    """How a model was compared: exact counts (emulated), or a significance test on samples (real boards)."""
+
+    COUNTERS = "counters"
+    SIGNIFICANCE = "significance"
+
+    def __str__(self) -> str:
+        return self.value
+
 MODELED_MS = "modeled ms"
 
 # What the emulated check compares: each per-iteration figure the counts give, by name.
@@ -79,8 +100,8 @@ class MetricChange:
 @dataclass(frozen=True)
 class ModelCheck:
     model: str
-    outcome: str  # OK, REGRESSION, IMPROVEMENT, MISSING, NOT_COMPARABLE
-    method: str | None  # COUNTERS or SIGNIFICANCE; None when nothing could be compared
+    outcome: Outcome
+    method: Method | None  # None when nothing could be compared
     limit_pct: float | None
     changes: tuple[MetricChange, ...]
     p_value: float | None  # Mann-Whitney U, two-sided (real boards only)
@@ -100,22 +121,23 @@ class CheckReport:
     not_in_baseline: tuple[str, ...]  # models of the run the baseline does not know (not checked)
     settings: CheckSettings
 
-    def with_outcome(self, *outcomes: str) -> list[ModelCheck]:
+    def with_outcome(self, *outcomes: Outcome) -> list[ModelCheck]:
         return [c for c in self.checks if c.outcome in outcomes]
 
     @property
     def exit_code(self) -> int:
         """0 all ok (or better), 1 a regression, 2 something could not be checked (and nothing regressed)."""
-        if self.with_outcome(REGRESSION):
+        if self.with_outcome(Outcome.REGRESSION):
             return 1
-        return 2 if self.with_outcome(MISSING, NOT_COMPARABLE) else 0
+        return 2 if self.with_outcome(Outcome.MISSING, Outcome.NOT_COMPARABLE) else 0
 
     @property
     def verdict(self) -> str:
-        counts = {o: len(self.with_outcome(o)) for o in (REGRESSION, IMPROVEMENT, MISSING, NOT_COMPARABLE)}
+        counts = {o: len(self.with_outcome(o))
+                  for o in (Outcome.REGRESSION, Outcome.IMPROVEMENT, Outcome.MISSING, Outcome.NOT_COMPARABLE)}
         head = {0: "passed", 1: "REGRESSION", 2: "could not check everything"}[self.exit_code]
         parts = [f"{n} {o}" for o, n in counts.items() if n]
-        ok = len(self.with_outcome(OK))
+        ok = len(self.with_outcome(Outcome.OK))
         return f"{head}: {ok} of {len(self.checks)} ok" + (f", {', '.join(parts)}" if parts else "")
 
 
@@ -170,7 +192,7 @@ def check_run(
 def _check_model(b: BaselineModel, r: RunResult | None, settings: CheckSettings, run_id: str) -> ModelCheck:
     limit = settings.limit_pct(b)
     if r is None:
-        return ModelCheck(b.model, MISSING, None, limit, (), None, f"not in run {run_id}")
+        return ModelCheck(b.model, Outcome.MISSING, None, limit, (), None, f"not in run {run_id}")
     if r.status != Status.OK:
         return _not_comparable(b, limit, f"failed in this run: {r.error or 'no error message'}")
     if r.board.emulated != b.emulated:
@@ -182,7 +204,7 @@ def _check_model(b: BaselineModel, r: RunResult | None, settings: CheckSettings,
 
 
 def _not_comparable(b: BaselineModel, limit: float, why: str) -> ModelCheck:
-    return ModelCheck(b.model, NOT_COMPARABLE, None, limit, (), None, why)
+    return ModelCheck(b.model, Outcome.NOT_COMPARABLE, None, limit, (), None, why)
 
 
 def _notes(b: BaselineModel, r: RunResult) -> tuple[str, ...]:
@@ -221,14 +243,14 @@ def _compare_counts(b: BaselineModel, r: RunResult, limit: float) -> ModelCheck:
         return _not_comparable(b, limit, f"{moved.describe()} while every count held within ±{limit:g}%: the "
                                          "latency model's constants changed since the baseline; save a new one")
     if worse:
-        outcome, shown = REGRESSION, worse
+        outcome, shown = Outcome.REGRESSION, worse
     elif better:
-        outcome, shown = IMPROVEMENT, better
+        outcome, shown = Outcome.IMPROVEMENT, better
     else:
-        outcome, shown = OK, changes
+        outcome, shown = Outcome.OK, changes
     detail = "; ".join(c.describe() for c in shown)
-    detail += f" (tolerance ±{limit:g}%)" if outcome == OK else f" (beyond ±{limit:g}%)"
-    return ModelCheck(b.model, outcome, COUNTERS, limit, tuple(changes), None, detail)
+    detail += f" (tolerance ±{limit:g}%)" if outcome == Outcome.OK else f" (beyond ±{limit:g}%)"
+    return ModelCheck(b.model, outcome, Method.COUNTERS, limit, tuple(changes), None, detail)
 
 
 def _compare_samples(b: BaselineModel, r: RunResult, limit: float, alpha: float) -> ModelCheck:
@@ -242,14 +264,14 @@ def _compare_samples(b: BaselineModel, r: RunResult, limit: float, alpha: float)
     significant = p < alpha
     test = f"Mann-Whitney p={p:.2g} {'<' if significant else '>='} {alpha:g}"
     if significant and change.worse:
-        outcome, why = REGRESSION, f"{test}, beyond the {limit:g}% minimum effect"
+        outcome, why = Outcome.REGRESSION, f"{test}, beyond the {limit:g}% minimum effect"
     elif significant and change.better:
-        outcome, why = IMPROVEMENT, f"{test}, beyond the {limit:g}% minimum effect"
+        outcome, why = Outcome.IMPROVEMENT, f"{test}, beyond the {limit:g}% minimum effect"
     elif significant:
-        outcome, why = OK, f"{test}, but within the {limit:g}% minimum effect"
+        outcome, why = Outcome.OK, f"{test}, but within the {limit:g}% minimum effect"
     else:
-        outcome, why = OK, f"{test}: within noise"
-    return ModelCheck(b.model, outcome, SIGNIFICANCE, limit, (change,), p, f"{change.describe()}; {why}")
+        outcome, why = Outcome.OK, f"{test}: within noise"
+    return ModelCheck(b.model, outcome, Method.SIGNIFICANCE, limit, (change,), p, f"{change.describe()}; {why}")
 
 
 def _change(metric: str, baseline: float, current: float, limit: float) -> MetricChange:
