@@ -6,7 +6,3 @@ from pathlib import Path
 
 REFERENCE_DIR = Path(__file__).parent / "reference_models"
 PUBLISHED_LATENCY_CSV = REFERENCE_DIR / "published_latency.csv"
-
-
-def reference_params() -> list[Path]:
-    return sorted(REFERENCE_DIR.glob("*.param"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -10,7 +9,7 @@ import click
 from edgebench.cli import main
 from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION
 from edgebench.cli.stored_runs import STORE_OPTION
-from edgebench.console import err, model_progress, stdout_console
+from edgebench.console import err, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.studies import fd_mobilenet
 
@@ -60,18 +59,16 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     from edgebench.report.plot import plot_latency
     from edgebench.report.table import render_table
     from edgebench.report.tabular import to_json
-    from edgebench.results.result import RunSettings, Status
-    from edgebench.boards.board import board_for
-    from edgebench.bench.session import RunRequest, Session
-    from edgebench.bench.runtimes import BuiltRuntimes
+    from edgebench.results.result import Status
+    from edgebench.bench.session import RunRequest
+    from edgebench.cli.running import failed_models, run_with_progress, timed_settings
     from edgebench.results.store import Store
 
     device = get_device(device_name, devices_file)
     suite_name, extra = STUDIES[study]
     models = tuple(suite(suite_name)) + extra
     tag = f"reproduce {study}"
-    d = device.runner
-    settings = RunSettings(threads=1, warmup=d.warmup if warmup is None else warmup, loops=loops or d.loops)
+    settings = timed_settings(device.runner, loops=loops, warmup=warmup, threads=1)
     out_dir = out_dir or Path(f"reproduce-{study}-{device.name}")
 
     with Store(store_path) as store:
@@ -84,9 +81,7 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
             mark = "[green]✓[/green]" if result.status == Status.OK else "[red]✗[/red]"
             err.print(f"{mark} {result.model}" + (f": {result.error}" if result.error else ""))
 
-        with model_progress(len(models)) as (stage, model_done):
-            session = Session(board_for(device), BuiltRuntimes(), store, argv=sys.argv[:], on_stage=stage)
-            run_id, _ = session.execute(request, lambda result: (show(result), model_done()))
+        run_id = run_with_progress(request, store, show)
         run, results = store.run(run_id), store.results(run_id)
 
     # Modeled figures are made again from the stored counts with the installed constants (a resumed run's
@@ -105,7 +100,7 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     (out_dir / "results.json").write_text(to_json(report))
     plot_latency(report, out_dir / "latency_vs_mflops.png")
     err.print(f"wrote {out_dir}/report.md, results.json, latency_vs_mflops.png (run {run_id})")
-    failed = [r.model for r in results if r.status != Status.OK]
+    failed = failed_models(results)
     if failed:
         raise EdgebenchError(f"{len(failed)} model(s) failed: {', '.join(failed)}; the table marks them",
                              hint=f"fix and rerun `edgebench reproduce {study} --device {device.name}` to continue")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 
 import click
 from click.core import ParameterSource
@@ -11,7 +10,7 @@ from click.core import ParameterSource
 from edgebench.cli import main
 from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION, selected_models
 from edgebench.cli.stored_runs import STORE_OPTION
-from edgebench.console import err, model_progress, print_json, stdout_console
+from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import RunResult, RunSettings, Status
 from edgebench.results.stats import median
@@ -109,10 +108,10 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
     On a real board, --threads N, --powersave 0|1|2 or --cpus 0,2 choose the cores, and the board state
     records each used CPU's frequency and governor before and after.
     """
+    from edgebench.bench.session import RunRequest
     from edgebench.boards.board import board_for
     from edgebench.boards.devices import get_device
-    from edgebench.bench.session import RunRequest, Session
-    from edgebench.bench.runtimes import BuiltRuntimes
+    from edgebench.cli.running import failed_models, run_with_progress, timed_settings
 
     # Opened first: a damaged, foreign or read-only store is refused before any board is touched.
     with Store(store_path) as store:
@@ -124,12 +123,11 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
         asked = {**ctx.params, **(_asked(ctx, resumed) if resumed else {})}
         device = get_device(asked["device_name"], devices_file)
         names = selected_models(asked["models"], asked["suite"]) or ["fd_mobilenet"]
-        defaults, fp16 = device.runner, asked["fp16"]
-        settings = RunSettings(threads=asked["threads"] or defaults.threads,
-                               warmup=defaults.warmup if asked["warmup"] is None else asked["warmup"],
-                               loops=asked["loops"] or defaults.loops, min_time_ms=asked["min_time_ms"],
-                               powersave=asked["powersave"], cpus=parse_cpus(asked["cpus"]), fp16_packed=fp16,
-                               fp16_storage=fp16, fp16_arithmetic=fp16)
+        fp16 = asked["fp16"]
+        settings = timed_settings(device.runner, loops=asked["loops"], warmup=asked["warmup"], threads=asked["threads"],
+                                  min_time_ms=asked["min_time_ms"], powersave=asked["powersave"],
+                                  cpus=parse_cpus(asked["cpus"]), fp16_packed=fp16, fp16_storage=fp16,
+                                  fp16_arithmetic=fp16)
         board = board_for(device)
         counting = asked["counters"] and board.counts
         check_affinity(device, settings, counting)
@@ -161,12 +159,8 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
             else:
                 err.print(f"[red]✗ {result.model}: {result.error}[/red]")
 
-        with model_progress(len(names)) as (stage, model_done):
-            session = Session(board, BuiltRuntimes(), store, argv=sys.argv[:], on_stage=stage)
-            try:
-                run_id, _ = session.execute(request, lambda result: (show(result), model_done()))
-            except EdgebenchError as exc:
-                raise _ended_early(exc, store, session.run_id, device.name, len(names)) from None
+        run_id = run_with_progress(request, store, show,
+                                   lambda exc, run_id: _ended_early(exc, store, run_id, device.name, len(names)))
         results = store.results(run_id)
         run = store.run(run_id)
 
@@ -178,7 +172,7 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
 
         render_table(build_report(run, results), stdout_console())
     err.print(f"run {run_id} stored; `edgebench report {run_id}` shows it again")
-    failed = [r.model for r in results if r.status != Status.OK]
+    failed = failed_models(results)
     if failed:
         raise EdgebenchError(f"{len(failed)} model(s) failed: {', '.join(failed)}",
                              hint=f"finished results are stored; fix and `edgebench run --device {device.name} --resume {run_id}`")

@@ -1,0 +1,43 @@
+"""What `edgebench run` and `edgebench reproduce` share: a request's timing settings from the device's runner
+defaults, the request run on its device's board under a bar over the models, and the models that failed."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from edgebench.bench.session import RunRequest, Session
+from edgebench.boards.devices import RunnerDefaults
+from edgebench.console import model_progress
+from edgebench.errors import EdgebenchError
+from edgebench.results.result import RunResult, RunSettings, Status
+from edgebench.results.store import Store
+
+
+def timed_settings(defaults: RunnerDefaults, *, loops: int | None, warmup: int | None, threads: int | None,
+                   **more) -> RunSettings:
+    """Settings with the device's runner defaults wherever the command line says nothing (None)."""
+    return RunSettings(threads=threads or defaults.threads, warmup=defaults.warmup if warmup is None else warmup,
+                       loops=loops or defaults.loops, **more)
+
+
+def run_with_progress(request: RunRequest, store: Store, show: Callable[[RunResult], None],
+                      ended_early: Callable[[EdgebenchError, str | None], EdgebenchError] | None = None) -> str:
+    """Execute `request` on its device's board, each result shown as it is stored, the bar's text the current
+    stage; returns the run id. `ended_early(error, run id or None)` rewords a failure part-way."""
+    from edgebench.bench.runtimes import BuiltRuntimes
+    from edgebench.boards.board import board_for
+
+    with model_progress(len(request.models)) as (stage, model_done):
+        session = Session(board_for(request.device), BuiltRuntimes(), store, argv=sys.argv[:], on_stage=stage)
+        try:
+            run_id, _ = session.execute(request, lambda result: (show(result), model_done()))
+        except EdgebenchError as exc:
+            if ended_early is None:
+                raise
+            raise ended_early(exc, session.run_id) from None
+    return run_id
+
+
+def failed_models(results: list[RunResult]) -> list[str]:
+    return [r.model for r in results if r.status != Status.OK]
