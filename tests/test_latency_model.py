@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgebench.boards.board import board_for
 from edgebench.boards.devices import PACKAGED_DEVICES, get_device, parse_devices_file
 from edgebench.errors import EdgebenchError
 from edgebench.modeling import latency_fit as lf
@@ -225,7 +226,7 @@ def test_committed_counts_are_reproduced_by_todays_build(counting_env):
     job = calibration.CountJob("blazeface", param, calibration.TARGETS["cortex-a9"], device, "test")
     provenance = {"runtime_key": runtime.key, "ncnn_version": runtime.ncnn_version,
                   "plugin": build_plugin("qemu-arm").name, "emulator": str(device.emulator)}
-    fresh = calibration._count_one(job, runtime.runner, list(device.emulator.argv),
+    fresh = calibration._count_one(job, runtime.runner, board_for(device).launcher,
                                    CacheConfig.from_device(device.cache), provenance)
     assert "error" not in fresh, fresh.get("error")
     committed = calibration.current_entries(json.loads(COUNTS_FILE.read_text()), "cortex-a9")["blazeface"]
@@ -237,7 +238,6 @@ def test_committed_counts_are_reproduced_by_todays_build(counting_env):
 def test_edgebench_run_sets_the_modeled_latency(counting_env, tmp_path):
     """The whole emulated path (export, runtime, sshd, qemu-arm + plugin): the result carries the modeled
     latency of its own counts on the imx6 entry, next to (not instead of) the emulated wall time."""
-    from edgebench.boards.board import board_for
     from edgebench.bench.session import RunRequest, Session
     from edgebench.bench.runtimes import BuiltRuntimes
     from edgebench.results.store import Store
