@@ -44,9 +44,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgebench.devices import PACKAGED_DEVICES, parse_devices_file
+from edgebench.boards.devices import PACKAGED_DEVICES, parse_devices_file
 from edgebench.errors import EdgebenchError
-from edgebench.launcher import launcher_for
+from edgebench.boards.board import board_for
 from edgebench.ncnn_tools.archs import ARMV7, COMMON_OPTIONS
 from edgebench.ncnn_tools.build import RUNNER_NAME, RUNNER_SOURCE_DIR, build_runtime
 from edgebench.ncnn_tools.elf_check import arm_attributes, require_no_vfpv4
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     calib = calibration_script()
     device = parse_devices_file(PACKAGED_DEVICES)["imx6"]
     target = calib.TARGETS["cortex-a9"]
-    launcher = launcher_for(device)
+    launcher = board_for(device).launcher
     build_plugin(device.emulator.argv[0])
     caches = CacheConfig.from_device(device.cache)
     runners = {"gcc": gcc.runner, "zig": Path(builds[0]["runner"])}
