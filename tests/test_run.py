@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,9 @@ from edgebench.cli import main
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import RunSettings
 from edgebench.results.store import Store
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import fault_injection as fi  # noqa: E402  (its kill_tree is how a board "goes away")
 
 pytestmark = pytest.mark.slow
 
@@ -55,25 +58,6 @@ def _run(device, artifacts, store, models=MODELS, resume=None, stages=None):
     return functools.partial(session.execute, request)
 
 
-def _kill_tree(pid: int) -> None:
-    """The target's sshd listener and every session process under it: the board 'goes away'."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        todo += children.get(p, [])
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def test_two_models_whole_path_and_an_unchanged_rerun(env, artifacts, tmp_path):
     device = env
     with Store(tmp_path / "store.sqlite3") as store:
@@ -100,7 +84,7 @@ def test_board_lost_mid_suite_keeps_finished_results_and_resume_completes(env, a
     device = env
 
     def pull_the_plug(result):
-        _kill_tree(target_status(device).pid)
+        fi.kill_tree(target_status(device).pid)
 
     with Store(tmp_path / "store.sqlite3") as store:
         with pytest.raises(EdgebenchError):
