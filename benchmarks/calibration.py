@@ -24,6 +24,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -119,6 +120,10 @@ def _save_counts_file(doc: dict) -> None:
     tmp.replace(COUNTS_FILE)
 
 
+COUNT_RUNNER = Path("runtime/edgebench-runner")  # relative to the counted program's own folder
+COUNT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}  # the view's unshare, sh and mount need PATH
+
+
 def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenance: dict) -> dict:
     """Run one param under QEMU with the plugin; the timed iteration's counts, or why there are none."""
     from edgebench.ncnn_tools.plugin import parse_counts, run_counted
@@ -129,13 +134,20 @@ def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenan
     entry = {"model": job.model, "cpu": job.target.cpu, "param_sha256": _sha(job.param.read_bytes()),
              "cache": lm.device_cache_signature(job.device), **provenance,
              "counted_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    options = RunnerOptions(param=str(job.param), settings=RunSettings(threads=1, warmup=1, loops=1, powersave=0))
+    # The guest sees only relative paths and a fixed environment, as on a board (bench.session does the same):
+    # where this host keeps its cache and checkout must not shift the runner's heap, so not its counts.
+    options = RunnerOptions(param=f"models/{job.model}.param",
+                            settings=RunSettings(threads=1, warmup=1, loops=1, powersave=0))
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="eb-calib-") as tmp:
+        board = Path(tmp) / "board"
+        for source, rel in ((runner, COUNT_RUNNER), (job.param, Path(options.param))):
+            (board / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, board / rel)
         try:
             qemu_cmd = list(job.device.emulator.argv)
-            run = run_counted(qemu_cmd, [str(runner), *options.argv()], Path(tmp) / "counts.jsonl", caches,
-                              timeout=QEMU_TIMEOUT_S, view_prefix=launcher.view_prefix)
+            run = run_counted(qemu_cmd, [f"./{COUNT_RUNNER}", *options.argv()], Path(tmp) / "counts.jsonl", caches,
+                              timeout=QEMU_TIMEOUT_S, view_prefix=launcher.view_prefix, cwd=board, env=COUNT_ENV)
             if run.returncode < 0 and not run.stdout.strip():
                 raise EdgebenchError(f"runner killed by signal {-run.returncode} under {' '.join(qemu_cmd)}")
             report = parse_runner_output(run.stdout, run.returncode, f"runner under {' '.join(qemu_cmd)}")

@@ -31,7 +31,10 @@ from edgebench.ncnn_tools.reference import REFERENCE_DIR
 HERE = Path(__file__).resolve().parent
 GOLDEN_FILE = HERE.parent / "tests" / "data" / "golden_counts.json"
 SCHEMA = "edgebench-golden-counts/1"
-MODELS = ("blazeface", "shufflenet", "squeezenet_int8")  # small, and three kernel families (fp32, shuffle, int8)
+# Small, and three kernel families (fp32, shuffle, int8). Not squeezenet_int8: on the Cortex-A9 its count moves
+# by 3 instructions from one run to the next (115,216,359 or 115,216,362, misses equal), a nondeterminism not
+# yet explained; a golden count must be exact.
+MODELS = ("blazeface", "shufflenet", "mobilenet_int8")
 DEVICES = ("imx6", "rpi3", "rpi4")
 
 

@@ -3,8 +3,8 @@ reference models on every emulated device, made by `python benchmarks/golden_cou
 with the same pinned runtime, counting QEMU and board views must reproduce them exactly; no tolerance.
 
 Two hosts cannot be had here, so the second test changes everything host-side it can (the CPU tree and
-cpuinfo the host shows, the environment's size, the working folder) and asserts the same integers, and that
-without the board's view the same fake host would have changed them.
+cpuinfo the host shows, the environment's size, the working folder, where the build cache lives) and asserts
+the same integers, and that without the board's view the same fake host would have changed them.
 """
 
 from __future__ import annotations
@@ -69,7 +69,13 @@ def _count_on_fake_host(fake: tuple[Path, Path], cwd: Path, devices: str, withou
     argv = ["unshare", "--mount", "--", "sh", "-c", script, "sh", str(tree), str(cpuinfo),
             sys.executable, str(BENCHMARKS / "golden_counts.py"), "--devices", devices, "--models", "blazeface",
             "--json", *(["--without-view"] if without_view else [])]
-    env = {**os.environ, "EDGEBENCH_PADDING": "x" * 65536}  # a much larger environment than the golden run's
+    # A much larger environment, and the same build cache reached by a longer path (another host keeps it
+    # elsewhere): neither may reach the counts.
+    cache = cwd / "a" / "cache" / "kept" / "somewhere" / "else"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    if not cache.exists():
+        cache.symlink_to(os.environ["EDGEBENCH_CACHE"])
+    env = {**os.environ, "EDGEBENCH_PADDING": "x" * 65536, "EDGEBENCH_CACHE": str(cache)}
     done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=env, timeout=1800)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
