@@ -3,14 +3,16 @@ reference models on every emulated device, made by `python benchmarks/golden_cou
 with the same pinned runtime, counting QEMU and board views must reproduce them exactly; no tolerance.
 
 Two hosts cannot be had here, so the second test changes everything host-side it can (the CPU tree and
-cpuinfo the host shows, the environment's size, the working folder, where the build cache lives) and asserts
-the same integers, and that without the board's view the same fake host would have changed them.
+cpuinfo the host shows, the environment's size, the working folder, where the build cache lives, the CPUs the
+process may run on) and asserts the same integers, and that without the board's view the same fake host would
+have changed them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,7 +68,9 @@ def _fake_host(root: Path) -> tuple[Path, Path]:
 def _count_on_fake_host(fake: tuple[Path, Path], cwd: Path, devices: str, without_view: bool) -> dict:
     tree, cpuinfo = fake
     script = 'mount --bind "$1" /sys/devices/system/cpu && mount --bind "$2" /proc/cpuinfo && shift 2 && exec "$@"'
-    argv = ["unshare", "--mount", "--", "sh", "-c", script, "sh", str(tree), str(cpuinfo),
+    # sched_getaffinity is the one CPU fact qemu-user passes through from the host: give it one CPU only.
+    pin = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] if shutil.which("taskset") else []
+    argv = [*pin, "unshare", "--mount", "--", "sh", "-c", script, "sh", str(tree), str(cpuinfo),
             sys.executable, str(BENCHMARKS / "golden_counts.py"), "--devices", devices, "--models", "blazeface",
             "--json", *(["--without-view"] if without_view else [])]
     # A much larger environment, and the same build cache reached by a longer path (another host keeps it
