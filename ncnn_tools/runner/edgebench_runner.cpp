@@ -533,9 +533,22 @@ private:
 };
 #endif
 
+static double ms_between(std::chrono::steady_clock::time_point t0, std::chrono::steady_clock::time_point t1)
+{
+    return std::chrono::duration<double, std::milli>(t1 - t0).count();
+}
+
 static double ms_since(std::chrono::steady_clock::time_point t0)
 {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return ms_between(t0, std::chrono::steady_clock::now());
+}
+
+// One line per finished loop on fd 2 ("edgebench-progress: warm-up|timed DONE TOTAL"), so whoever started the
+// runner can show progress while it runs; TOTAL is 0 while --min-time-ms decides the count. Written to the fd,
+// not the FILE: a profiling build points `stderr` at its layer-line capture during the loops.
+static void progress(const char* phase, int done, int total)
+{
+    dprintf(2, "edgebench-progress: %s %d %d\n", phase, done, total);
 }
 
 // ---------------------------------------------------------------------------------------------- main
@@ -650,6 +663,7 @@ __attribute__((noinline)) static int run_benchmark(int argc, char** argv)
         ncnn::Mat warm;
         ex.input(o.input_blob.c_str(), in);
         ex.extract(o.output_blob.c_str(), warm);
+        progress("warm-up", i + 1, o.warmup);
     }
 
     std::vector<double> samples;
@@ -667,12 +681,15 @@ __attribute__((noinline)) static int run_benchmark(int argc, char** argv)
         std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
         ex.input(o.input_blob.c_str(), in);
         ex.extract(o.output_blob.c_str(), timed);
-        double ms = ms_since(start);
+        std::chrono::steady_clock::time_point end = std::chrono::steady_clock::now();
         prctl(MARKER, MARK_END, i, 0, 0);
-        samples.push_back(ms);
+        // Converted after the window closes: on ARMv7 the int64-to-double conversion is soft-float whose
+        // instruction count depends on the value, so a clock reading inside the window moved the counts.
+        samples.push_back(ms_between(start, end));
 #if EB_PROFILE
         capture->take(layer_times, i);
 #endif
+        progress("timed", i + 1, o.min_time_ms > 0 ? 0 : o.loops);
     }
     prctl(MARKER, MARK_DONE, (long)samples.size(), 0, 0);
 #if EB_PROFILE
