@@ -124,9 +124,11 @@ COUNT_RUNNER = Path("runtime/edgebench-runner")  # relative to the counted progr
 COUNT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}  # the view's unshare, sh and mount need PATH
 
 
-def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenance: dict) -> dict:
-    """Run one param under QEMU with the plugin; the timed iteration's counts, or why there are none."""
-    from edgebench.ncnn_tools.plugin import parse_counts, run_counted
+def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenance: dict,
+               symbols: bool = False) -> dict:
+    """Run one param under QEMU with the plugin; the timed iteration's counts, or why there are none.
+    symbols=True adds "functions": the guest functions the timed iteration ran, by name."""
+    from edgebench.ncnn_tools.plugin import parse_counts, parse_function_counts, run_counted
     from edgebench.ncnn_tools.report import parse_runner_output
     from edgebench.ncnn_tools.runner_options import RunnerOptions
     from edgebench.results.result import RunSettings
@@ -147,7 +149,8 @@ def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenan
         try:
             qemu_cmd = list(job.device.emulator.argv)
             run = run_counted(qemu_cmd, [f"./{COUNT_RUNNER}", *options.argv()], Path(tmp) / "counts.jsonl", caches,
-                              timeout=QEMU_TIMEOUT_S, view_prefix=launcher.view_prefix, cwd=board, env=COUNT_ENV)
+                              timeout=QEMU_TIMEOUT_S, view_prefix=launcher.view_prefix, cwd=board, env=COUNT_ENV,
+                              symbols=symbols)
             if run.returncode < 0 and not run.stdout.strip():
                 raise EdgebenchError(f"runner killed by signal {-run.returncode} under {' '.join(qemu_cmd)}")
             report = parse_runner_output(run.stdout, run.returncode, f"runner under {' '.join(qemu_cmd)}")
@@ -156,6 +159,8 @@ def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenan
             counts = parse_counts(run.counts_file)
             if len(counts) != 1:
                 raise EdgebenchError(f"expected 1 timed iteration, got {len(counts)}")
+            if symbols:
+                entry["functions"] = sorted(f.name for f in parse_function_counts(run.counts_file) if f.name)
         except (EdgebenchError, subprocess.TimeoutExpired) as exc:
             return {**entry, "error": str(exc).splitlines()[0], "seconds": round(time.monotonic() - start, 1)}
     # Only the timed iteration: the markers exclude warm-up, so counts[0] is it.
