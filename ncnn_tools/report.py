@@ -6,6 +6,7 @@ over SSH.
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from dataclasses import dataclass
@@ -140,3 +141,42 @@ def parse_runner_output(stdout: str, exit_code: int = 0, where: str = "edgebench
         return from_dict(RunnerReport, {**doc, "output": _nulls_to_nan(doc.get("output", {}))})
     except (TypeError, ValueError) as exc:
         raise EdgebenchError(f"{where} printed a malformed report: {exc}") from exc
+
+
+# -- progress on stderr -------------------------------------------------------------------------------------------
+
+PROGRESS_PREFIX = "edgebench-progress: "  # the runner's progress() in edgebench_runner.cpp
+
+
+class LoopPhase(enum.Enum):
+    WARMUP = "warm-up"
+    TIMED = "timed"
+
+
+@dataclass(frozen=True)
+class LoopProgress:
+    """One finished loop, as the runner announces it on stderr while it runs."""
+
+    phase: LoopPhase
+    done: int
+    total: int  # 0: the count is not fixed (--min-time-ms decides it)
+
+    def describe(self) -> str:
+        return f"{self.phase.value} {self.done}/{self.total}" if self.total else f"{self.phase.value} {self.done}"
+
+
+def parse_progress(line: str) -> LoopProgress | None:
+    """The progress a stderr line announces, or None for any other line."""
+    if not line.startswith(PROGRESS_PREFIX):
+        return None
+    parts = line[len(PROGRESS_PREFIX):].split()
+    try:
+        phase, done, total = LoopPhase(parts[0]), int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        return None
+    return LoopProgress(phase, done, total)
+
+
+def without_progress(stderr: str) -> str:
+    """The runner's stderr without its progress lines: what is left is what went wrong, if anything."""
+    return "".join(line for line in stderr.splitlines(keepends=True) if not line.startswith(PROGRESS_PREFIX))

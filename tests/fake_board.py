@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,12 +36,15 @@ class LocalTransport:
     def __init__(self, name: str):
         self.name = name
 
-    def run(self, argv: list[str], timeout: float | None = None) -> CommandResult:
+    def run(self, argv: list[str], timeout: float | None = None,
+            on_stderr_line: Callable[[str], None] | None = None) -> CommandResult:
         start = time.monotonic()
         try:
             done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise CommandTimeout(f"{self.name}: `{argv[0]}` still running after {timeout:g} s; killed it") from None
+        for line in done.stderr.splitlines() if on_stderr_line else ():
+            on_stderr_line(line)  # after the end, not live: enough for orchestration tests
         signal = -done.returncode if done.returncode < 0 else None
         return CommandResult(tuple(str(a) for a in argv), done.stdout, done.stderr,
                              None if signal else done.returncode, signal, time.monotonic() - start)
@@ -107,6 +111,8 @@ ex.input(a.input_blob, ncnn.Mat(x))
 _, out = ex.extract(a.output_blob)
 values = np.array(out, dtype=np.float32).ravel() * {sign}
 loops = int(a.loops)
+for i in range(loops):
+    print(f"edgebench-progress: timed {{i + 1}} {{loops}}", file=sys.stderr)
 print(json.dumps({{
     "schema": {schema!r}, "ncnn_version": ncnn.__version__,
     "build": {{"arch": "aarch64", "compiler": "host", "flags": "", "openmp": False, "profile": False,

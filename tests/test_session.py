@@ -48,6 +48,7 @@ def test_two_models_prepare_deploy_run_parse_and_store(parts):
         stages: list[str] = []
         _, again = _execute(board, tmp_path, store, models, stages=stages)(lambda r: None)
         assert "deployed: 0 file(s), 0 bytes sent" in stages  # nothing changed, nothing sent
+        assert "tiny_b: running on local: timed 3/3" in stages  # the runner's loop progress, relayed
         assert [r.status for r in again] == ["ok", "ok"]
 
 

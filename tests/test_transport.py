@@ -78,6 +78,18 @@ def test_exit_status_streams_and_wrapper_markers(sshd):
         assert board.run(["true"], timeout=30).check().ok
 
 
+def test_stderr_lines_are_relayed_while_the_command_runs(sshd):
+    """Progress must reach the user during a long run, not after it: each line is handed on as it arrives."""
+    seen: list[tuple[str, float]] = []
+    with sshd.connect() as board:
+        start = time.monotonic()
+        result = board.run(["sh", "-c", "echo one >&2; sleep 2; printf 'two\\nthr' >&2; echo ee >&2"], timeout=30,
+                           on_stderr_line=lambda line: seen.append((line, time.monotonic() - start)))
+    assert [line for line, _ in seen] == ["one", "two", "three"]  # whole lines, split or joined as they came
+    assert seen[0][1] < result.duration_s - 1.0  # "one" was relayed before the command ended
+    assert result.stderr == "one\ntwo\nthree\n"  # and still kept, without the wrapper's marker
+
+
 @pytest.mark.slow
 def test_death_by_signal_is_reported_by_name(sshd):
     with sshd.connect() as board:

@@ -11,7 +11,7 @@ from edgebench.boards.launcher import Launcher
 from edgebench.boards.state import with_cpus_used
 from edgebench.boards.transport import CommandResult
 from edgebench.errors import EdgebenchError
-from edgebench.ncnn_tools.report import RunnerReport, parse_runner_output
+from edgebench.ncnn_tools.report import RunnerReport, parse_runner_output, without_progress
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.results.result import BoardState, LayerProfile, LayerTime, RunSettings
 from edgebench.results.stats import median
@@ -34,7 +34,7 @@ def in_workdir(workdir: str, program: list[str]) -> list[str]:
 def parsed_report(res: CommandResult, where: str) -> RunnerReport:
     """The runner's report from how its command ended; a killed runner's partial output is not one."""
     if res.signal is not None:
-        raise EdgebenchError(res.describe())
+        raise EdgebenchError(dataclasses.replace(res, stderr=without_progress(res.stderr)).describe())
     return parse_runner_output(res.stdout, res.exit_status, where)
 
 

@@ -31,7 +31,7 @@ from edgebench.errors import EdgebenchError
 from edgebench.export.manifest import ArtifactManifest
 from edgebench.modeling.latency_model import modeled_fields
 from edgebench.ncnn_tools.build import Runtime
-from edgebench.ncnn_tools.report import RunnerReport
+from edgebench.ncnn_tools.report import RunnerReport, parse_progress
 from edgebench.ncnn_tools.runner_options import RunnerOptions
 from edgebench.results.result import (BoardState, IterationCounts, LayerCost, LayerProfile, RunResult, RunSettings,
                                       Status)
@@ -220,11 +220,17 @@ class Session:
         options = runner_options(p, req.settings)
         remote_counts = self._clear_counts(link, layout, m) if layout.counter else None
         emulator_options = layout.counter.options(remote_counts, layout.plugin, req.breakdown) if remote_counts else []
-        what = "counting" if remote_counts else "running"
-        self.on_stage(f"{m.name}: {what} on {device.name} ({req.settings.warmup} warm-up + {req.settings.loops} loops)")
+        what = f"{m.name}: {'counting' if remote_counts else 'running'} on {device.name}"
+        self.on_stage(f"{what} ({req.settings.warmup} warm-up + {req.settings.loops} loops)")
+
+        def on_line(line: str) -> None:
+            if (loop := parse_progress(line)) is not None:
+                self.on_stage(f"{what}: {loop.describe()}")
+
         try:
             res = link.transport.run(in_workdir(layout.workdir, launcher.argv([f"./{layout.runner}", *options.argv()],
-                                                                              emulator_options)), timeout=req.timeout_s)
+                                                                              emulator_options)),
+                                     timeout=req.timeout_s, on_stderr_line=on_line)
         except CommandTimeout:  # the runner was killed; the board is fine, so this model fails alone
             res = None
         board = self.board.state_after(link.transport, before)

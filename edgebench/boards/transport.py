@@ -23,6 +23,7 @@ import shlex
 import signal as signal_module
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -193,7 +194,8 @@ def check_identity_files(name: str, paths: tuple[str, ...] | list[str]) -> None:
 
 @runtime_checkable
 class CommandProtocol(Protocol):
-    def run(self, argv: list[str], timeout: float | None = None) -> CommandResult:
+    def run(self, argv: list[str], timeout: float | None = None,
+            on_stderr_line: Callable[[str], None] | None = None) -> CommandResult:
         """Run argv on the target; each element arrives as one literal argument."""
 
 
@@ -363,13 +365,16 @@ class SSHTransport:
         self.close()
 
     # -- commands --------------------------------------------------------------------------------------------
-    def run(self, argv: list[str], timeout: float | None = None) -> CommandResult:
-        """Run argv remotely. On timeout (or Ctrl-C) the remote process is killed and CommandTimeout raised."""
+    def run(self, argv: list[str], timeout: float | None = None,
+            on_stderr_line: Callable[[str], None] | None = None) -> CommandResult:
+        """Run argv remotely. On timeout (or Ctrl-C) the remote process is killed and CommandTimeout raised.
+        `on_stderr_line` is given each line of the program's stderr as it arrives (its progress, live)."""
         argv = [str(a) for a in argv]
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
         channel = self._open_channel()
         out, err = bytearray(), bytearray()
+        relayed = 0  # how much of err went to on_stderr_line
         pid: int | None = None
         finished = False
         try:
@@ -388,6 +393,8 @@ class SSHTransport:
                     err += channel.recv_stderr(1 << 16)
                     progressed = True
                     pid = pid or _find_pid(err)
+                    if on_stderr_line is not None:
+                        relayed = _relay_lines(err, relayed, on_stderr_line)
                 if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
                     break
                 if deadline is not None and time.monotonic() > deadline:
@@ -459,6 +466,16 @@ class SSHTransport:
                 raise EdgebenchError(f"{self.name}: SFTP is not available: {exc}",
                                      hint="enable the sftp subsystem in the board's sshd_config") from None
         return self._sftp
+
+
+def _relay_lines(err: bytearray, start: int, on_line: Callable[[str], None]) -> int:
+    """Give on_line each complete line of err from `start` on (not the wrapper's marker); where to go on."""
+    while (end := err.find(b"\n", start)) >= 0:
+        line = err[start:end].decode("utf-8", "replace")
+        if not line.startswith(_PID_MARK):
+            on_line(line)
+        start = end + 1
+    return start
 
 
 def _find_pid(err: bytearray) -> int | None:
