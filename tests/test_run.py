@@ -76,6 +76,7 @@ def test_two_models_whole_path_and_an_unchanged_rerun(env, artifacts, tmp_path):
         stages: list[str] = []
         _, again = _run(device, artifacts, store, stages=stages)(lambda r: None)
         assert "deployed: 0 file(s), 0 bytes sent" in stages  # nothing changed, nothing sent
+        assert f"{MODELS[0]}: counting on imx6: timed 2/2" in stages  # the runner's progress came over SSH
         # Exact counts: the same binary, model and input give the same numbers, run after run.
         assert [r.counters for r in again] == [r.counters for r in results]
 
