@@ -157,7 +157,7 @@ def test_changed_artifact_and_mflops_are_noted():
     wider = dataclasses.replace(emulated(MODELS[0], scale=1.3), artifact_sha256="cd" * 32, mflops=182.0)
     check = check_run(b, [wider]).checks[0]
     assert check.outcome == REGRESSION
-    assert any("artifact changed" in n for n in check.notes) and any("MFLOPs 140.00 -> 182.00" in n for n in check.notes)
+    assert any("artifact changed" in n for n in check.notes) and any("M MACs 140.00 -> 182.00" in n for n in check.notes)
 
 
 # --- real boards: significance plus minimum effect ---------------------------------------------------------

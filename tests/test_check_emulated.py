@@ -99,4 +99,4 @@ def test_unchanged_passes_20_of_20_and_five_percent_heavier_fails(env):
     instructions = next(ch for ch in result["changes"] if ch["metric"] == "instructions")
     assert instructions["change_pct"] > instructions["limit_pct"] == 1.0
     assert any(n.startswith("artifact changed") for n in result["notes"])
-    assert any(n.startswith("MFLOPs") for n in result["notes"])
+    assert any(n.startswith("M MACs") for n in result["notes"])

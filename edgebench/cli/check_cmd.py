@@ -60,7 +60,7 @@ def baseline_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was saved as JSON on stdout.")
 def baseline_save_cmd(file, device, run_id, suite, models, tolerances, store_path, as_json):
     """Save a stored run's per-model figures to FILE: identity (device, NCNN version, runtime build), artifact
-    sha256, MFLOPs, every timed sample, per-iteration counters and modeled ms.
+    sha256, M MACs, every timed sample, per-iteration counters and modeled ms.
 
     \b
     Examples:

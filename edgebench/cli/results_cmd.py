@@ -67,7 +67,7 @@ def results_cmd(limit, device, store_path, as_json):
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to FILE instead of stdout.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a PNG: latency vs MFLOPs per family, the paper's speedups beside ours.")
+              help="Also write a PNG: latency vs M MACs per family, the paper's speedups beside ours.")
 @click.option("--paper", is_flag=True,
               help="Add the FD-MobileNet paper's Table 4 speedups beside ours (with --format csv: the CSV is that "
                    "comparison instead of the per-model table).")
@@ -124,7 +124,7 @@ def report_cmd(run_id, fmt, as_json, out_file, plot_file, paper, device, wide, v
         plotted = plot_latency(report, plot_file)
         note = ""
         if plotted.left_out:
-            note = f"; left out (no MFLOPs or no {plotted.basis} figure): {', '.join(plotted.left_out)}"
+            note = f"; left out (no MACs or no {plotted.basis} figure): {', '.join(plotted.left_out)}"
         err.print(f"wrote {plot_file}: {BASIS_LABELS[plotted.basis]} of {len(plotted.plotted)} models, "
                   f"{plotted.paper_points} paper points{note}")
 
