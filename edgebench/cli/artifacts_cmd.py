@@ -12,7 +12,7 @@ from edgebench.cli.options import ARTIFACTS_OPTION
 from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.export.manifest import FAILED_NOTE, FAILED_SUFFIX, MANIFEST_NAME, ArtifactManifest, load_manifest
-from edgebench.report.cells import MACS_HEADER, MACS_NOTE
+from edgebench.display import MACS_HEADER, MACS_NOTE
 from edgebench.report.layout import Column, Row, print_table
 from edgebench.serde import to_dict
 

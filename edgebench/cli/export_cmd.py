@@ -12,7 +12,7 @@ from edgebench.errors import EdgebenchError
 from edgebench.export import OPSET
 from edgebench.export.convert import CONVERTERS
 from edgebench.export.manifest import ArtifactManifest
-from edgebench.report.cells import MACS_HEADER, MACS_NOTE
+from edgebench.display import MACS_HEADER, MACS_NOTE
 from edgebench.report.layout import Column, Row, print_table
 from edgebench.serde import to_dict
 

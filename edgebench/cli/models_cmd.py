@@ -11,7 +11,7 @@ from edgebench.cli import main
 from edgebench.console import err, print_json, progress, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.models.spec import ModelSpec
-from edgebench.report.cells import MACS_HEADER, MACS_NOTE
+from edgebench.display import MACS_HEADER, MACS_NOTE
 from edgebench.report.layout import Column, Row, print_table
 from edgebench.serde import to_dict
 

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from edgebench.modeling.latency_model import CpuConstants
 from edgebench.modeling.layer_breakdown import LayerTypeBreakdown, breakdown
-from edgebench.report.cells import macs_budget
+from edgebench.display import macs_budget
 from edgebench.results.result import RunResult, Status
 from edgebench.studies.fd_mobilenet import STRUCTURE_TYPES, TABLE4
 

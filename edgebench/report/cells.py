@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edgebench.display import MACS_HEADER, MACS_NOTE, macs_budget, ms
 from edgebench.modeling.latency_model import INTERVAL_LEVEL
 from edgebench.report.layout import Column
 from edgebench.report.model import Report, constants_used
@@ -15,29 +16,6 @@ from edgebench.results.stats import CONFIDENCE
 from edgebench.studies.fd_mobilenet import PAPER_NOTE, TABLE4
 
 EMULATED_MARK = "†"
-# Multiply-adds are named as such everywhere; the papers call them "MFLOPs" (one home for both words).
-MACS_HEADER = "M MACs"
-MACS_NOTE = ("M MACs: millions of multiply-adds counted from the exported graph; the papers (FD-MobileNet, "
-             "MobileNet, ShuffleNet) call these 'MFLOPs', so a paper's '140 MFLOPs' is 140 M MACs here.")
-
-
-def macs_budget(budget: int) -> str:
-    return f"{budget} M MACs"
-
-
-def ms(value: float | None) -> str:
-    """Milliseconds to about four significant figures."""
-    if value is None:
-        return "–"
-    if value >= 1000:
-        return f"{value:,.0f}"
-    if value >= 100:
-        return f"{value:.1f}"
-    if value >= 10:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
-
-
 @dataclass(frozen=True)
 class ModelColumn:
     column: Column

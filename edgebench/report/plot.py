@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from edgebench.errors import EdgebenchError
 from edgebench.modeling.latency_model import INTERVAL_LEVEL
-from edgebench.report.cells import MACS_HEADER, macs_budget
+from edgebench.display import MACS_HEADER, macs_budget
 from edgebench.report.model import Report
 from edgebench.report.paper import compare_with_paper
 from edgebench.report.rows import BASES, BASIS_LABELS, ModelRow

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgebench.errors import EdgebenchError
-from edgebench.report.cells import ms
+from edgebench.display import MACS_HEADER, ms
 from edgebench.results.baseline import Baseline, BaselineModel, median_counts, run_identity
 from edgebench.results.result import IterationCounts, RunResult, Status
 from edgebench.results.significance import mann_whitney_p
@@ -212,7 +212,7 @@ def _notes(b: BaselineModel, r: RunResult) -> tuple[str, ...]:
     if r.artifact_sha256 != b.artifact_sha256:
         notes.append(f"artifact changed: sha256 {b.artifact_sha256[:12]} -> {r.artifact_sha256[:12]}")
     if r.mflops is not None and b.mflops is not None and not math.isclose(r.mflops, b.mflops, rel_tol=1e-9):
-        notes.append(f"M MACs {b.mflops:.2f} -> {r.mflops:.2f} ({_change_pct(b.mflops, r.mflops):+.1f}%)")
+        notes.append(f"{MACS_HEADER} {b.mflops:.2f} -> {r.mflops:.2f} ({_change_pct(b.mflops, r.mflops):+.1f}%)")
     notes += r.board.flags
     return tuple(notes)
 

@@ -281,12 +281,6 @@ class Store:
                 raise EdgebenchError(f"{run_id!r} matches {len(rows)} runs; give more of the id")
             return self._run_info(rows[0])
 
-    def done_models(self, run_id: str) -> set[str]:
-        """Models this run already finished successfully (a resumed run skips them, and retries failed ones)."""
-        with self._guard():
-            rows = self._db.execute("SELECT model FROM results WHERE run_id = ? AND status = ?", (run_id, Status.OK))
-            return {r[0] for r in rows}
-
     def results(self, run_id: str) -> list[RunResult]:
         """Every result of a run, in the order added, rebuilt exactly as it was added."""
         names = ["id", *RESULT_COLUMNS, *RESULT_JSON_COLUMNS, "has_counters"]
