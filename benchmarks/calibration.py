@@ -40,6 +40,7 @@ from edgebench.boards.board import board_for
 from edgebench.boards.devices import PACKAGED_DEVICES, Device, parse_devices_file
 from edgebench.boards.launcher import Launcher
 from edgebench.boards.sysview import SystemView, check_ncnn_saw
+from edgebench.caches import CacheGeometry
 from edgebench.errors import EdgebenchError
 from edgebench.modeling import latency_fit as lf
 from edgebench.modeling import latency_model as lm
@@ -170,14 +171,14 @@ def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenan
 
 def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
     from edgebench.ncnn_tools.build import build_runtime
-    from edgebench.ncnn_tools.plugin import CacheConfig, build_plugin
+    from edgebench.ncnn_tools.plugin import build_plugin
 
     doc = _load_counts_file()
     devices = parse_devices_file(PACKAGED_DEVICES)
     params = sorted(REFERENCE.glob("*.param"))
     if not params:
         raise EdgebenchError(f"no reference params in {REFERENCE}")
-    todo: list[tuple[CountJob, Path, Launcher, CacheConfig, dict]] = []
+    todo: list[tuple[CountJob, Path, Launcher, CacheGeometry, dict]] = []
     for cpu in cpus:
         target = TARGETS[cpu]
         device = devices[target.device]
@@ -186,7 +187,7 @@ def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
         lib = build_plugin(device.emulator.argv[0])
         provenance = {"runtime_key": runtime.key, "ncnn_version": runtime.ncnn_version, "plugin": lib.name,
                       "emulator": str(device.emulator), "system_view": launcher.view.describe()}
-        caches = CacheConfig.from_device(device.cache)
+        caches = device.cache
         for param in params:
             key = _count_key(param, cpu, device, runtime.key, lib, launcher.view)
             if recount or key not in doc["entries"]:

@@ -68,7 +68,6 @@ def inputs_for(device: Device) -> dict[str, str]:
 def count_device(device: Device, models: tuple[str, ...] = MODELS, view: bool = True) -> dict[str, dict[str, int]]:
     """model -> every counted field of its timed iteration; view=False counts with the host's /sys and cpuinfo."""
     from edgebench.ncnn_tools.build import build_runtime
-    from edgebench.ncnn_tools.plugin import CacheConfig
 
     calibration = calibration_script()
     runtime = build_runtime(device.arch, progress=False)
@@ -79,7 +78,7 @@ def count_device(device: Device, models: tuple[str, ...] = MODELS, view: bool = 
     out = {}
     for model in models:
         job = calibration.CountJob(model, REFERENCE_DIR / f"{model}.param", target, device, "golden")
-        entry = calibration._count_one(job, runtime.runner, launcher, CacheConfig.from_device(device.cache), {})
+        entry = calibration._count_one(job, runtime.runner, launcher, device.cache, {})
         if "error" in entry:
             raise EdgebenchError(f"{device.name} {model}: {entry['error']}")
         out[model] = entry["counts"]

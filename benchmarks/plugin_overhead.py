@@ -31,6 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from edgebench.caches import IMX6_CACHES
 from edgebench.ncnn_tools import plugin
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
@@ -41,7 +42,7 @@ CONDITIONS = ("bare", "no-cache", "cache")
 def condition_args(condition: str, out: Path, lib: Path) -> list[str]:
     if condition == "bare":
         return []
-    return plugin.plugin_args(out, None if condition == "no-cache" else plugin.IMX6_CACHES, lib=lib)
+    return plugin.plugin_args(out, None if condition == "no-cache" else IMX6_CACHES, lib=lib)
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
@@ -140,7 +141,7 @@ def paper_suite(lib: Path, scratch: Path) -> None:
         out = scratch / f"paper-{manifest.name}.jsonl"
         start = time.perf_counter()
         run = plugin.run_counted(device.emulator.argv, [str(runtime.runner), *options.argv()], out,
-                                 plugin.CacheConfig.from_device(device.cache))
+                                 device.cache)
         if run.returncode != 0:
             raise SystemExit(f"{manifest.name}: runner exit {run.returncode}: {run.stdout[-300:]} {run.stderr[-300:]}")
         return time.perf_counter() - start, plugin.parse_counts(out)

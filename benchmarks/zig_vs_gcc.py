@@ -51,7 +51,7 @@ from edgebench.ncnn_tools.archs import ARMV7, COMMON_OPTIONS
 from edgebench.ncnn_tools.build import RUNNER_NAME, RUNNER_SOURCE_DIR, build_runtime
 from edgebench.ncnn_tools.elf_check import arm_attributes, require_no_vfpv4
 from edgebench.ncnn_tools.layers import layer_options
-from edgebench.ncnn_tools.plugin import CacheConfig, build_plugin
+from edgebench.ncnn_tools.plugin import build_plugin
 from edgebench.ncnn_tools.reference import REFERENCE_DIR
 from edgebench.ncnn_tools.source import PINNED, source_tree
 
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     target = calib.TARGETS["cortex-a9"]
     launcher = board_for(device).launcher
     build_plugin(device.emulator.argv[0])
-    caches = CacheConfig.from_device(device.cache)
+    caches = device.cache
     runners = {"gcc": gcc.runner, "zig": Path(builds[0]["runner"])}
 
     results: dict[str, dict[str, list[dict]]] = {m: {"gcc": [], "zig": []} for m in models}

@@ -7,7 +7,7 @@ a bare "qemu-arm" / "qemu-aarch64" here always means edgebench's pinned build of
 (qemu_build.py; EDGEBENCH_QEMU=system opts out to PATH's), and the plugin is keyed by that build.
 
     lib = build_plugin()
-    cmd = ["qemu-arm", "-cpu", "cortex-a9", *plugin_args(out, IMX6_CACHES), runner, ...]
+    cmd = ["qemu-arm", "-cpu", "cortex-a9", *plugin_args(out, IMX6_CACHES), runner, ...]  # edgebench.caches
     counts = parse_counts(out)          # list[IterationCounts], one per timed iteration, in order
 
 With `plugin_args(..., symbols=True)` the plugin also attributes the timed windows' counts to the guest
@@ -24,15 +24,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
+from edgebench.caches import IMX6_CACHES, CacheGeometry
 from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools.qemu_build import EMULATORS, counting_qemu, resolve_emulator_argv
 from edgebench.paths import cache_dir
 from edgebench.results.result import COUNT_FIELDS, PER_FUNCTION_FIELDS, IterationCounts
-
-if TYPE_CHECKING:
-    from edgebench.boards.devices import CacheGeometry as DeviceCaches
 
 PLUGIN_DIR = Path(__file__).parent / "qemu_plugin"
 PLUGIN_SOURCE = PLUGIN_DIR / "eb_counters.c"
@@ -41,52 +39,6 @@ COUNTS_SCHEMA = "edgebench-counts/1"
 QEMU_PACKAGE_HINT = ("count with edgebench's pinned QEMU 7.2 build (leave EDGEBENCH_QEMU unset), or install "
                      "Debian 12's qemu-user (sudo apt-get install qemu-user); qemu-user-static is built "
                      "without TCG plugin support")
-
-
-@dataclass(frozen=True)
-class CacheGeometry:
-    """One cache level of the model: total size, associativity, line size (all powers of two)."""
-
-    size_bytes: int
-    ways: int
-    line_bytes: int
-
-    def validate(self, name: str) -> None:
-        def pow2(x: int) -> bool:
-            return x > 0 and x & (x - 1) == 0
-
-        # Lines and sets are indexed by bit masks; the way count is free (the Cortex-A72's L1I is 3-way).
-        per_set = self.ways * self.line_bytes
-        if not (self.ways > 0 and pow2(self.line_bytes) and self.size_bytes % per_set == 0
-                and pow2(self.size_bytes // per_set)):
-            raise EdgebenchError(
-                f"cache {name} = {self.size_bytes} B, {self.ways}-way, {self.line_bytes} B lines is not a valid geometry",
-                hint="the line size and the number of sets (size / (ways * line)) must be powers of two")
-
-    def arg(self) -> str:
-        return f"{self.size_bytes}:{self.ways}:{self.line_bytes}"
-
-
-@dataclass(frozen=True)
-class CacheConfig:
-    """The modeled hierarchy: split L1 data / instruction caches and a unified L2 (LRU, write-allocate)."""
-
-    l1d: CacheGeometry
-    l1i: CacheGeometry
-    l2: CacheGeometry
-
-
-    @classmethod
-    def from_device(cls, cache: "DeviceCaches") -> "CacheConfig":
-        """The geometry a devices.yaml entry declares (sizes in KiB there)."""
-        if cache.l2 is None:
-            raise EdgebenchError("the cache model needs an L2 geometry (devices.yaml cache: l2)")
-        level = lambda lv: CacheGeometry(lv.size_bytes, lv.ways, lv.line_bytes)  # noqa: E731
-        return cls(level(cache.l1d), level(cache.l1i), level(cache.l2))
-
-
-# Cortex-A9 in the i.MX6: 32 KiB 4-way L1s, PL310 512 KiB 16-way L2, 32-byte lines everywhere.
-IMX6_CACHES = CacheConfig(CacheGeometry(32768, 4, 32), CacheGeometry(32768, 4, 32), CacheGeometry(524288, 16, 32))
 
 
 def _emulator_exe(qemu: str) -> str:
@@ -147,7 +99,7 @@ def build_plugin(qemu: str = "qemu-arm") -> Path:
     return lib
 
 
-def plugin_args(out_file: str | os.PathLike, caches: CacheConfig | None = IMX6_CACHES, *,
+def plugin_args(out_file: str | os.PathLike, caches: CacheGeometry | None = IMX6_CACHES, *,
                 lib: Path | None = None, symbols: bool = False) -> list[str]:
     """The `-plugin lib.so,out=FILE,...` part of a qemu-arm/qemu-aarch64 command line.
 
@@ -162,10 +114,13 @@ def plugin_args(out_file: str | os.PathLike, caches: CacheConfig | None = IMX6_C
     if caches is None:
         parts.append("cache=off")
     else:
-        for name in ("l1d", "l1i", "l2"):
-            geometry: CacheGeometry = getattr(caches, name)
-            geometry.validate(name)
-            parts.append(f"{name}={geometry.arg()}")
+        if caches.l2 is None:
+            raise EdgebenchError("the cache model needs an L2 geometry (devices.yaml cache: l2)")
+        for name, level in caches.levels():
+            if (problem := level.problem()) is not None:
+                raise EdgebenchError(f"cache {name}: {problem}",
+                                     hint="the line size and the number of sets (size / (ways * line)) must be powers of two")
+            parts.append(f"{name}={level.arg()}")
     if symbols:
         parts.append("symbols=on")
     return ["-plugin", ",".join(parts)]
@@ -289,7 +244,7 @@ class CountedRun:
 
 
 def run_counted(qemu_cmd: Sequence[str], program: Sequence[str], counts_file: str | os.PathLike,
-                caches: CacheConfig | None = IMX6_CACHES, *, env: Mapping[str, str] | None = None,
+                caches: CacheGeometry | None = IMX6_CACHES, *, env: Mapping[str, str] | None = None,
                 cwd: str | os.PathLike | None = None, timeout: float = 3600, symbols: bool = False,
                 view_prefix: Sequence[str] = ()) -> CountedRun:
     """Run `program` under `qemu_cmd` (e.g. ["qemu-arm", "-cpu", "cortex-a9"]) with the counting plugin.

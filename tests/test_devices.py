@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench.boards.board import board_for
-from edgebench.boards.devices import PACKAGED_DEVICES, CacheGeometry, CacheLevel, load_devices, parse_devices_file
+from edgebench.boards.devices import PACKAGED_DEVICES, load_devices, parse_devices_file
+from edgebench.caches import CacheGeometry, CacheLevel
 from edgebench.boards.launcher import Launcher
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
@@ -138,7 +139,7 @@ VALID = {"arch": "armv7", "cpu": "cortex-a9", "cores": 1, "clock_mhz": 800, "con
     ({"workdir": "~/bench"}, "workdir", "no '~'"),
     ({"cache": {"l1i": {"size_kib": 32, "ways": 4, "line_bytes": 32}}}, "cache.l1d", "missing"),
     ({"cache": {"l1i": {"size_kib": 32, "ways": 4, "line_bytes": 48},
-                "l1d": {"size_kib": 32, "ways": 4, "line_bytes": 32}}}, "cache.l1i.line_bytes", "power of two"),
+                "l1d": {"size_kib": 32, "ways": 4, "line_bytes": 32}}}, "cache.l1i", "power of two"),
     ({"runner": {"loops": -1}}, "runner.loops", "must be > 0"),
     ({"runner": {"threds": 2}}, "runner.threds", "unknown field"),
 ])

@@ -55,7 +55,6 @@ def test_the_counted_window_converts_no_clock_reading(counting_env):
     be computed on inside it, or the count depends on when it ran."""
     from edgebench.boards.board import board_for
     from edgebench.ncnn_tools.build import build_runtime
-    from edgebench.ncnn_tools.plugin import CacheConfig
     from edgebench.ncnn_tools.reference import REFERENCE_DIR
 
     device = parse_devices_file(PACKAGED_DEVICES)["imx6"]
@@ -63,7 +62,7 @@ def test_the_counted_window_converts_no_clock_reading(counting_env):
     target = next(t for t in calibration.TARGETS.values() if t.device == device.name)
     job = calibration.CountJob("blazeface", REFERENCE_DIR / "blazeface.param", target, device, "golden")
     entry = calibration._count_one(job, build_runtime(device.arch, progress=False).runner, board_for(device).launcher,
-                                   CacheConfig.from_device(device.cache), {}, symbols=True)
+                                   device.cache, {}, symbols=True)
     assert "error" not in entry, entry.get("error")
     assert any(name.startswith("_ZNK4ncnn") for name in entry["functions"])  # the attribution saw NCNN's layers
     assert not CLOCK_CONVERSIONS & set(entry["functions"]), sorted(CLOCK_CONVERSIONS & set(entry["functions"]))

@@ -217,7 +217,7 @@ def test_committed_counts_are_reproduced_by_todays_build(counting_env):
     the model uses agree with the committed counts (across runtime builds they moved < 0.6 %; l1i misses,
     which the model does not use, move more with code layout)."""
     from edgebench.ncnn_tools.build import build_runtime
-    from edgebench.ncnn_tools.plugin import CacheConfig, build_plugin
+    from edgebench.ncnn_tools.plugin import build_plugin
 
     calibration = _calibration_script()
     device = imx6()
@@ -227,7 +227,7 @@ def test_committed_counts_are_reproduced_by_todays_build(counting_env):
     provenance = {"runtime_key": runtime.key, "ncnn_version": runtime.ncnn_version,
                   "plugin": build_plugin("qemu-arm").name, "emulator": str(device.emulator)}
     fresh = calibration._count_one(job, runtime.runner, board_for(device).launcher,
-                                   CacheConfig.from_device(device.cache), provenance)
+                                   device.cache, provenance)
     assert "error" not in fresh, fresh.get("error")
     committed = calibration.current_entries(json.loads(COUNTS_FILE.read_text()), "cortex-a9")["blazeface"]
     for event in ("instructions", "simd_fp", "l1d_misses", "l2_misses"):

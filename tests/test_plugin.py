@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from edgebench.caches import IMX6_CACHES, CacheGeometry, CacheLevel
 from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools import plugin
-from edgebench.ncnn_tools.plugin import CacheGeometry, IMX6_CACHES, parse_counts
+from edgebench.ncnn_tools.plugin import parse_counts
 
 ARCHS = ("armv7", "aarch64")
 FIELDS = [f.name for f in dataclasses.fields(plugin.IterationCounts)]
@@ -78,22 +79,25 @@ def test_parse_counts_names_a_missing_file(tmp_path):
     assert "qemu-user" in err.value.hint
 
 
-def test_cache_geometry_is_checked():
-    with pytest.raises(EdgebenchError, match="not a valid geometry"):
-        CacheGeometry(3000, 4, 32).validate("l1d")
-    CacheGeometry(32768, 4, 32).validate("l1d")
-    CacheGeometry(49152, 3, 64).validate("l1i")  # Cortex-A72: 3 ways, 256 sets
+def test_cache_geometry_is_checked(tmp_path):
+    assert "no power-of-two number of sets" in CacheLevel(3, 4, 32).problem()  # 24 sets
+    assert "line size must be a power of two" in CacheLevel(32, 4, 48).problem()
+    assert CacheLevel(32, 4, 32).problem() is None
+    assert CacheLevel(48, 3, 64).problem() is None  # Cortex-A72 L1I: 3 ways, 256 sets
+    odd = CacheGeometry(l1i=IMX6_CACHES.l1i, l1d=CacheLevel(3, 4, 32), l2=IMX6_CACHES.l2)
+    with pytest.raises(EdgebenchError, match="cache l1d: 3 KiB"):
+        plugin.plugin_args(tmp_path / "c.jsonl", odd, lib=tmp_path / "p.so")
+    with pytest.raises(EdgebenchError, match="needs an L2"):
+        plugin.plugin_args(tmp_path / "c.jsonl", CacheGeometry(IMX6_CACHES.l1i, IMX6_CACHES.l1d), lib=tmp_path / "p.so")
 
 
-def test_every_shipped_device_geometry_is_accepted():
+def test_every_shipped_device_geometry_is_accepted(tmp_path):
     from edgebench.boards.devices import load_devices
-    from edgebench.ncnn_tools.plugin import CacheConfig
 
     for device in load_devices().values():
         if device.cache is not None:
-            config = CacheConfig.from_device(device.cache)
-            for name in ("l1d", "l1i", "l2"):
-                getattr(config, name).validate(f"{device.name}.{name}")
+            args = plugin.plugin_args(tmp_path / "c.jsonl", device.cache, lib=tmp_path / "p.so")
+            assert f"l2={device.cache.l2.arg()}" in args[1], device.name
 
 
 def test_plugin_args_refuse_a_comma_in_the_path(tmp_path):

@@ -14,7 +14,8 @@ import pytest
 
 from edgebench.errors import EdgebenchError
 from edgebench.ncnn_tools import plugin
-from edgebench.ncnn_tools.plugin import IMX6_CACHES, parse_counts, parse_function_counts
+from edgebench.caches import IMX6_CACHES
+from edgebench.ncnn_tools.plugin import parse_counts, parse_function_counts
 
 ARCHS = ("armv7", "aarch64")
 FIELDS = ("instructions", "bytes_loaded", "bytes_stored", "l1d_misses", "l1i_misses", "l2_misses")

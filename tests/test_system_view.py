@@ -79,9 +79,10 @@ BOARD = """
 
 
 def test_a_geometry_no_kernel_could_list_is_one_clear_line(tmp_path):
-    device = _devices(tmp_path, BOARD % 48)["b"]  # 512 KiB is no whole number of 48-way 64-byte sets
-    with pytest.raises(EdgebenchError, match="cannot be 48-way with 64-byte lines"):
-        board_view(device)
+    with pytest.raises(EdgebenchError, match="512 KiB, 48-way with 64-byte lines gives no power-of-two number of sets"
+                       ) as err:
+        _devices(tmp_path, BOARD % 48)  # 512 KiB is no whole number of 48-way 64-byte sets
+    assert "device 'b', field cache.l2" in str(err.value)
 
 
 @pytest.mark.parametrize("extra, match", [

@@ -18,8 +18,8 @@ from edgebench.boards.transport import Transport
 from edgebench.results.result import BoardState
 
 if TYPE_CHECKING:
-    from edgebench.ncnn_tools.plugin import CacheConfig
     from edgebench.bench.runtimes import Runtimes
+    from edgebench.caches import CacheGeometry
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Counter:
     """Counting on a board that counts: the QEMU plugin to upload and the cache model it is given."""
 
     plugin: Path
-    caches: CacheConfig
+    caches: CacheGeometry
 
     def options(self, counts_file: str, plugin_on_board: str, symbols: bool) -> list[str]:
         """The emulator's arguments that count one run into `counts_file` (paths as the board sees them)."""

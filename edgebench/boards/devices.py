@@ -14,30 +14,13 @@ from typing import Any, NoReturn
 
 import yaml
 
+from edgebench.caches import CacheGeometry, CacheLevel
 from edgebench.errors import EdgebenchError
 
 PACKAGED_DEVICES = Path(__file__).parents[1] / "devices.yaml"  # package data of edgebench itself
 ARCHES = ("armv7", "aarch64")
 # The emulator binary each arch needs; a mismatch would run the wrong instruction set.
 EMULATOR_FOR_ARCH = {"armv7": "qemu-arm", "aarch64": "qemu-aarch64"}
-
-
-@dataclass(frozen=True)
-class CacheLevel:
-    size_kib: int  # as devices.yaml says it
-    ways: int
-    line_bytes: int
-
-    @property
-    def size_bytes(self) -> int:
-        return self.size_kib * 1024
-
-
-@dataclass(frozen=True)
-class CacheGeometry:
-    l1i: CacheLevel
-    l1d: CacheLevel
-    l2: CacheLevel | None = None
 
 
 @dataclass(frozen=True)
@@ -341,11 +324,11 @@ def _parse_cache(entry: _Entry | None) -> CacheGeometry | None:
                 entry.fail(key, "missing")
             return None
         sub.refuse_unknown({"size_kib", "ways", "line_bytes"})
-        line = sub.positive("line_bytes", required=True)
-        if line & (line - 1):
-            sub.fail("line_bytes", f"must be a power of two, got {line}")
-        return CacheLevel(size_kib=sub.positive("size_kib", required=True), ways=sub.positive("ways", required=True),
-                          line_bytes=line)
+        found = CacheLevel(size_kib=sub.positive("size_kib", required=True), ways=sub.positive("ways", required=True),
+                           line_bytes=sub.positive("line_bytes", required=True))
+        if (problem := found.problem()) is not None:
+            entry.fail(key, problem)
+        return found
 
     return CacheGeometry(l1i=level("l1i", True), l1d=level("l1d", True), l2=level("l2", False))
 

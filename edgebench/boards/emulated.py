@@ -58,13 +58,11 @@ class EmulatedBoard:
         return Reachability("down", f"edgebench target up {self.device.name}")
 
     def counter(self, runtimes: Runtimes) -> Counter:
-        from edgebench.ncnn_tools.plugin import CacheConfig
-
         device = self.device
         if device.cache is None:
             raise EdgebenchError(f"device {device.name} declares no cache geometry for the counters' cache model",
                                  hint=f"add cache: l1i/l1d/l2 to its entry in {device.source}, or pass --no-counters")
-        return Counter(runtimes.plugin(device.emulator.argv[0]), CacheConfig.from_device(device.cache))
+        return Counter(runtimes.plugin(device.emulator.argv[0]), device.cache)
 
     def state_before(self, transport: Transport) -> BoardState:
         return emulated_state(transport, self.device, self.launcher)

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from edgebench.boards.devices import CacheLevel, Device, SystemViewSpec, default_system_view
+from edgebench.boards.devices import Device, SystemViewSpec, default_system_view
+from edgebench.caches import CacheLevel
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import NcnnCpuInfo
 
@@ -151,11 +152,6 @@ def _exposed_levels(device: Device, spec: SystemViewSpec) -> list[tuple[str, int
         if geometry is None:
             raise EdgebenchError(f"device {device.name}: system_view.cache_levels lists {name} but cache: declares "
                                  f"no {name}", hint=f"add cache.{name} to its entry in {device.source}")
-        per_set = geometry.ways * geometry.line_bytes
-        if geometry.size_bytes % per_set:
-            raise EdgebenchError(f"device {device.name}: cache {name} of {geometry.size_kib} KiB cannot be "
-                                 f"{geometry.ways}-way with {geometry.line_bytes}-byte lines (no whole number "
-                                 "of sets), so no kernel could list it", hint=f"fix cache.{name} in {device.source}")
         levels.append((kind, level, geometry))
     return levels
 

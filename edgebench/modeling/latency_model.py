@@ -148,17 +148,9 @@ class CpuConstants:
         return out
 
 
-def cache_signature(l1d: tuple[int, int, int], l1i: tuple[int, int, int], l2: tuple[int, int, int]) -> str:
-    """(size bytes, ways, line bytes) of each level as one comparable string."""
-    return " ".join(f"{name}={s}:{w}:{b}" for name, (s, w, b) in (("l1d", l1d), ("l1i", l1i), ("l2", l2)))
-
-
 def device_cache_signature(device) -> str | None:
-    c = device.cache
-    if c is None or c.l2 is None:
-        return None
-    level = lambda lv: (lv.size_bytes, lv.ways, lv.line_bytes)  # noqa: E731
-    return cache_signature(level(c.l1d), level(c.l1i), level(c.l2))
+    """What constants calibrated for `device` are keyed by: its cache geometry (None without one)."""
+    return device.cache.signature() if device.cache is not None else None
 
 
 # ------------------------------------------------------------------------------------------- the file
