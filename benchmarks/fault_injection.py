@@ -110,7 +110,7 @@ def install(plan: dict) -> None:
     """Arm one fault in this process; it writes plan["marker"] when it fires."""
     import paramiko
 
-    from edgebench.boards import transport
+    from edgebench.boards import ssh
     from edgebench.results import store
 
     fired = threading.Event()
@@ -136,7 +136,7 @@ def install(plan: dict) -> None:
 
         paramiko.SFTPClient.put = put
     elif kind == "run-kill":
-        original_run = transport.SSHTransport.run
+        original_run = ssh.SSHTransport.run
 
         def watch() -> None:  # the runner of that model, seen in /proc, then the board goes
             deadline = time.monotonic() + 60
@@ -156,7 +156,7 @@ def install(plan: dict) -> None:
                 threading.Thread(target=watch, daemon=True).start()
             return original_run(self, argv, timeout)
 
-        transport.SSHTransport.run = run
+        ssh.SSHTransport.run = run
     else:
         original_add = store.Store.add_result
         added = []

@@ -26,7 +26,7 @@ import pytest
 
 from edgebench.boards.devices import Connection
 from edgebench.boards.sshd import ServerInfo, SshServer
-from edgebench.boards.transport import SSHTransport
+from edgebench.boards.ssh import SSHTransport
 
 
 @dataclass

@@ -15,7 +15,8 @@ import pytest
 
 from edgebench.boards.deploy import deploy
 from edgebench.boards.lock import LOCK_NAME, board_lock
-from edgebench.boards.transport import CommandResult, SSHTransport
+from edgebench.boards.ssh import SSHTransport
+from edgebench.boards.transport import CommandResult
 from edgebench.errors import EdgebenchError
 
 

@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench.boards.devices import Connection
-from edgebench.boards.transport import CommandTimeout, ConnectionLost, SSHTransport, remote_command
+from edgebench.boards.ssh import SSHTransport, remote_command
+from edgebench.boards.transport import CommandTimeout, ConnectionLost
 from edgebench.cli import main
 from edgebench.errors import EdgebenchError
 

@@ -10,7 +10,8 @@ from edgebench.boards.board import BoardLink, Counter, Endpoint, Reachability
 from edgebench.boards.devices import Device
 from edgebench.boards.launcher import Launcher
 from edgebench.boards.state import measured_state_after, measured_state_before
-from edgebench.boards.transport import ConnectError, SSHTransport, Transport
+from edgebench.boards.ssh import SSHTransport
+from edgebench.boards.transport import ConnectError, Transport
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import BoardState
 

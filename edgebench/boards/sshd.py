@@ -20,7 +20,7 @@ import paramiko
 
 from edgebench.atomic import write_atomically
 from edgebench.boards.devices import Connection
-from edgebench.boards.transport import known_hosts_name
+from edgebench.boards.ssh import known_hosts_name
 from edgebench.errors import EdgebenchError
 
 PRIVSEP_DIR = Path("/run/sshd")  # sshd started by root insists on this empty, root-owned folder

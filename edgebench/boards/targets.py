@@ -24,7 +24,7 @@ from typing import Iterable, Iterator
 from edgebench.boards.board import Endpoint
 from edgebench.boards.devices import Device
 from edgebench.boards.sshd import SshServer
-from edgebench.boards.transport import SSHTransport
+from edgebench.boards.ssh import SSHTransport
 from edgebench.errors import EdgebenchError
 from edgebench.paths import data_dir, ensure_dir
 

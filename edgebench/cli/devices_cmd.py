@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from edgebench.boards.board import board_for
 from edgebench.boards.devices import Device, get_device, load_devices
-from edgebench.boards.targets import TargetStatus, emulated_devices, target_down, target_status, target_up
-from edgebench.boards.transport import fetch_host_key, fingerprint, pin_host_key, pinned_keys
 from edgebench.cli import main
 from edgebench.cli.options import DEVICES_OPTION
 from edgebench.console import err, out, print_json, stdout_console
 from edgebench.errors import EdgebenchError
 from edgebench.report.layout import Column, Row, print_table
 from edgebench.serde import to_dict
+
+if TYPE_CHECKING:
+    from edgebench.boards.targets import TargetStatus
+
+# edgebench.boards.targets and .ssh load paramiko: imported where a command reaches a board, not for --help.
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,8 @@ def trust_cmd(ctx: click.Context, name, devices_file, replace, as_json):
       edgebench devices trust my-pi4
       edgebench devices trust my-pi4 --replace
     """
+    from edgebench.boards.ssh import fetch_host_key, fingerprint, pin_host_key, pinned_keys
+
     device = get_device(name, devices_file or ctx.obj.get("devices_file"))
     connection = board_for(device).endpoint(start=False).connection
     resolved, key = fetch_host_key(connection, name=device.name)
@@ -155,6 +161,8 @@ def target_up_cmd(name, devices_file, as_json):
     Example:
       edgebench target up imx6
     """
+    from edgebench.boards.targets import target_up
+
     _print_status(target_up(get_device(name, devices_file)), as_json)
 
 
@@ -169,6 +177,8 @@ def target_down_cmd(name, devices_file, as_json):
     Example:
       edgebench target down imx6
     """
+    from edgebench.boards.targets import target_down
+
     was_up = target_down(get_device(name, devices_file))
     if as_json:
         print_json({"name": name, "stopped": was_up})
@@ -188,6 +198,8 @@ def target_status_cmd(name, devices_file, as_json):
       edgebench target status imx6
       edgebench target status --json
     """
+    from edgebench.boards.targets import emulated_devices, target_status
+
     if name:
         _print_status(target_status(get_device(name, devices_file)), as_json)
         return
