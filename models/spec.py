@@ -11,6 +11,7 @@ class PaperFigures:
 
     mflops: float | None = None  # multiply-adds, millions (the papers' "MFLOPs")
     top1: float | None = None  # ImageNet (or the paper's data set) top-1 accuracy, %
+    imx6_ms: float | None = None  # i.MX6 latency, ms: never printed by the papers; kept so manifests written with it still load
     params_m: float | None = None  # parameters, millions, where the paper prints them (MobileNet v1 Table 6)
     source: str = ""  # where the figures come from, e.g. "MobileNet v1 Table 6"
     note: str = ""  # caveats: derived figures, choices where the paper is silent or unreadable
