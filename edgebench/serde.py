@@ -45,7 +45,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
                 return _convert(arg, value, where)
             except (TypeError, ValueError) as exc:
                 errors.append(str(exc))
-        raise TypeError(f"{where}: {value!r} fits none of {args}: {errors}")
+        if len(errors) == 1:  # X | None: X's own complaint says it best
+            raise TypeError(errors[0])
+        shown = repr(value) if len(repr(value)) <= 80 else type(value).__name__
+        raise TypeError(f"{where}: {shown} fits none of {' | '.join(getattr(a, '__name__', str(a)) for a in args)}: "
+                        + "; ".join(errors))
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise TypeError(f"{where}: expected an object for {tp.__name__}, got {type(value).__name__}")

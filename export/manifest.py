@@ -92,7 +92,9 @@ def load_manifest(folder: Path, verify: bool = True) -> ArtifactManifest:
         data = json.loads(path.read_text())
         manifest = from_dict(ArtifactManifest, data)
     except (ValueError, TypeError) as exc:
-        raise EdgebenchError(f"{path}: not a valid manifest: {exc}") from exc
+        raise EdgebenchError(f"{path}: not a manifest this edgebench can read: {exc}",
+                             hint=f"written by another edgebench version? export it again with `edgebench export "
+                                  f"{folder.name} --force`") from None
     if manifest.schema != SCHEMA:
         raise EdgebenchError(f"{path}: manifest schema {manifest.schema}, this edgebench reads {SCHEMA}",
                              hint="re-export the model with `edgebench export --force`")

@@ -270,3 +270,21 @@ def test_replaced_target_host_key_is_refused_until_trusted_and_trust_sticks(here
             targets.target_up(device)
     finally:
         targets.target_down(device)
+
+
+def test_a_manifest_from_another_version_is_one_line_naming_the_field_and_the_fix(tmp_path):
+    """Every manifest embeds its model's spec: a field this version does not know must not end in a dump of the
+    whole spec, but name the field and the command that re-exports."""
+    from fake_board import tiny_artifact
+
+    from edgebench.export.manifest import MANIFEST_NAME, load_manifest
+
+    folder = tiny_artifact(tmp_path, "tiny")
+    doc = json.loads((folder / MANIFEST_NAME).read_text())
+    doc["onnx_input"]["colour"] = "red"
+    (folder / MANIFEST_NAME).write_text(json.dumps(doc))
+    with pytest.raises(EdgebenchError) as err:
+        load_manifest(folder)
+    message = str(err.value).splitlines()[0]
+    assert "unknown field(s) ['colour'] for TensorInfo" in message and len(message) < 300
+    assert "edgebench export tiny --force" in err.value.hint
