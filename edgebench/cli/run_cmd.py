@@ -113,7 +113,9 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
     from edgebench.boards.devices import get_device
     from edgebench.cli.running import failed_models, run_with_progress, timed_settings
 
-    # Opened first: a damaged, foreign or read-only store is refused before any board is touched.
+    if not resume:  # a mistyped --device is named before a store file is created for it
+        get_device(device_name, devices_file)
+    # Then the store: a damaged, foreign or read-only one is refused before any board is touched.
     with Store(store_path) as store:
         resumed = None
         if resume:
