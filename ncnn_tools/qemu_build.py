@@ -120,6 +120,15 @@ def counting_qemu(name: str, *, progress: bool = True) -> CountingQemu:
     return CountingQemu(name=name, path=entry / name, version=record["versions"][name], key=key, source="pinned")
 
 
+def missing_counting_qemu(name: str) -> str | None:
+    """What is missing before `name` can run counts now (nothing is built here), or None when it is ready."""
+    if emulator_choice() == "system":
+        return None if shutil.which(name) else f"{name} not installed ({CHOICE_ENV}=system: apt-get install qemu-user)"
+    if _load_record(_qemu_dir() / pinned_key()[:16]) is None:
+        return f"the counting QEMU {PINNED.version} is not built yet (the first run builds it: a few minutes)"
+    return None
+
+
 def resolve_emulator_argv(argv: Sequence[str]) -> list[str]:
     """`argv` with a bare "qemu-arm" / "qemu-aarch64" in front replaced by the counting emulator's path;
     anything else (a path, another program) is left as given."""

@@ -192,3 +192,13 @@ def test_the_pinned_build_counts_what_debian_12s_qemu_user_counts(build_cache, t
     system = plugin.run_counted(qemu_cmd, [str(exe), "work", "3", "20"], tmp_path / "system.jsonl", timeout=300)
     assert system.returncode == 0, system.stderr
     assert plugin.parse_counts(pinned.counts_file) == plugin.parse_counts(system.counts_file)  # every field
+
+
+def test_what_is_missing_for_counts_is_said_without_building_anything(bare, monkeypatch):
+    """The inventory says why an emulated board cannot count yet, and never starts a minutes-long build."""
+    assert "not built yet" in qemu_build.missing_counting_qemu("qemu-arm")
+    assert not (Path(os.environ["EDGEBENCH_CACHE"]) / "qemu" / pinned_key()[:16]).exists()
+    monkeypatch.setenv("EDGEBENCH_QEMU", "system")
+    assert "qemu-arm not installed" in qemu_build.missing_counting_qemu("qemu-arm")
+    fake(bare, "qemu-arm")
+    assert qemu_build.missing_counting_qemu("qemu-arm") is None

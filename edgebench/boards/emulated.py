@@ -49,13 +49,15 @@ class EmulatedBoard:
         return BoardLink(transport, endpoint.workdir)
 
     def reachability(self, timeout_s: float) -> Reachability:
+        from edgebench.ncnn_tools.qemu_build import EMULATORS, missing_counting_qemu
+
         status = targets.target_status(self.device)
-        exe = self.device.emulator.argv[0]
         if status.up:
             return Reachability("up", f"127.0.0.1:{status.port}")
-        if shutil.which(exe) is None:
-            return Reachability("down", f"{exe} not installed (apt-get install qemu-user)")
-        return Reachability("down", f"edgebench target up {self.device.name}")
+        exe = self.device.emulator.argv[0]
+        missing = missing_counting_qemu(exe) if exe in EMULATORS else (
+            None if shutil.which(exe) else f"{exe} not found")
+        return Reachability("down", f"edgebench target up {self.device.name}" + (f"; {missing}" if missing else ""))
 
     def counter(self, runtimes: Runtimes) -> Counter:
         device = self.device
