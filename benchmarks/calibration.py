@@ -1,19 +1,19 @@
 """Refit the modeled-latency constants from scratch and write the fit report.
 
 1. Count: every NCNN reference param (ncnn_tools/reference_models/*.param, generated zero weights)
-   runs once under QEMU with the counting plugin per calibrated CPU (qemu-arm -cpu cortex-a9 with the imx6
-   cache geometry; qemu-aarch64 -cpu cortex-a53 / cortex-a72 with rpi3 / rpi4's), 1 warm-up + 1 timed
+   runs once under QEMU with the counting plugin per calibration target (a CPU in one instruction set, on its
+   device: cortex-a9 on imx6, cortex-a53 on rpi3 (A64) and rpi3-32 (A32), cortex-a72 on rpi4), 1 warm-up + 1 timed
    iteration, 1 thread; the timed iteration's counts go to benchmarks/calibration_counts.json, keyed by
-   everything they depend on (param, runtime build, plugin source, QEMU version, CPU, cache geometry), so a
+   everything they depend on (param, runtime build, plugin source, QEMU version, target, cache geometry), so a
    refit is instant and a changed runtime or plugin is counted again. At most 2 QEMU processes at a time.
-2. Fit: per CPU, against NCNN's published single-thread latencies (threads=1, powersave=0) of that CPU's
+2. Fit: per target, against NCNN's published single-thread latencies (threads=1, powersave=0) of that CPU's
    board, converted to cycles with the board's clock (Cortex-A9: Zynq-7020 at 766 MHz). Some models are
    held out of the fit and reported apart; the figures that judge the model are leave-one-out.
 3. Write edgebench/latency_constants.yaml (the constants `edgebench run` applies) and
    benchmarks/calibration_report.md.
 
     python benchmarks/calibration.py                       # cortex-a9 only (the i.MX6 model)
-    python benchmarks/calibration.py --cpus cortex-a9,cortex-a53,cortex-a72
+    python benchmarks/calibration.py --cpus cortex-a9,cortex-a53,cortex-a53-aarch32,cortex-a72
     python benchmarks/calibration.py --fit-only            # refit from the cached counts, count nothing
 """
 
@@ -58,20 +58,26 @@ QEMU_TIMEOUT_S = 1800
 
 @dataclass(frozen=True)
 class CalibrationTarget:
-    """One CPU to calibrate: the emulated device whose cache geometry the counts use, and the published
-    board whose single-thread latencies are the truth (its clock converts them to cycles)."""
+    """One CPU in one instruction set to calibrate: the emulated device whose code, view and cache geometry
+    the counts use, and the published board whose single-thread latencies are the truth (its clock converts
+    them to cycles)."""
 
+    name: str  # what the constants are filed under, and --cpus names
     cpu: str
-    device: str  # entry of the packaged devices.yaml
+    device: str  # entry of the packaged devices.yaml (its arch is the fit's instruction set)
     board_prefix: str  # start of the `board` column in published_latency.csv
     board_clock_mhz: float
 
 
+# The Raspberry Pi 3 B+ rows were measured with a 32-bit build (Raspbian): counted in A32 (rpi3-32) they fit
+# to a LOO median of a few percent, counted in A64 (rpi3) the int8 models come out 37-51 % fast (the A64
+# int8 kernels are other code). The A64 fit is kept for the 64-bit board and says how far off it is.
 TARGETS = {
-    t.cpu: t for t in (
-        CalibrationTarget("cortex-a9", "imx6", "Z7-Lite 7020", 766.0),
-        CalibrationTarget("cortex-a53", "rpi3", "Raspberry Pi 3 Model B+", 1400.0),
-        CalibrationTarget("cortex-a72", "rpi4", "Raspberry Pi 4 Model B", 1800.0),
+    t.name: t for t in (
+        CalibrationTarget("cortex-a9", "cortex-a9", "imx6", "Z7-Lite 7020", 766.0),
+        CalibrationTarget("cortex-a53", "cortex-a53", "rpi3", "Raspberry Pi 3 Model B+", 1400.0),
+        CalibrationTarget("cortex-a53-aarch32", "cortex-a53", "rpi3-32", "Raspberry Pi 3 Model B+", 1400.0),
+        CalibrationTarget("cortex-a72", "cortex-a72", "rpi4", "Raspberry Pi 4 Model B", 1800.0),
     )
 }
 
@@ -134,7 +140,7 @@ def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenan
     from edgebench.ncnn_tools.runner_options import RunnerOptions
     from edgebench.results.result import RunSettings
 
-    entry = {"model": job.model, "cpu": job.target.cpu, "param_sha256": _sha(job.param.read_bytes()),
+    entry = {"model": job.model, "target": job.target.name, "cpu": job.target.cpu, "param_sha256": _sha(job.param.read_bytes()),
              "cache": lm.device_cache_signature(job.device), **provenance,
              "counted_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     # The guest sees only relative paths and a fixed environment, as on a board (bench.session does the same):
@@ -169,7 +175,7 @@ def _count_one(job: CountJob, runner: Path, launcher: Launcher, caches, provenan
             "emulated_iteration_ms": report.samples_ms[0]}
 
 
-def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
+def count_all(names: list[str], recount: bool, jobs: int) -> dict:
     from edgebench.ncnn_tools.build import build_runtime
     from edgebench.ncnn_tools.plugin import build_plugin
 
@@ -179,8 +185,8 @@ def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
     if not params:
         raise EdgebenchError(f"no reference params in {REFERENCE}")
     todo: list[tuple[CountJob, Path, Launcher, CacheGeometry, dict]] = []
-    for cpu in cpus:
-        target = TARGETS[cpu]
+    for name in names:
+        target = TARGETS[name]
         device = devices[target.device]
         runtime = build_runtime(device.arch, progress=False)
         launcher = board_for(device).launcher
@@ -189,7 +195,7 @@ def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
                       "emulator": str(device.emulator), "system_view": launcher.view.describe()}
         caches = device.cache
         for param in params:
-            key = _count_key(param, cpu, device, runtime.key, lib, launcher.view)
+            key = _count_key(param, name, device, runtime.key, lib, launcher.view)
             if recount or key not in doc["entries"]:
                 todo.append((CountJob(param.stem, param, target, device, key), runtime.runner, launcher, caches,
                              provenance))
@@ -204,7 +210,7 @@ def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
             doc["entries"][job.key] = entry
             _save_counts_file(doc)  # every finished count is kept, so an interrupted refit resumes
             what = entry.get("error") or f"{entry['counts']['instructions']:,} instructions"
-            print(f"  {job.target.cpu:10s} {job.model:18s} {entry.get('seconds', 0):6.1f} s  {what}", flush=True)
+            print(f"  {job.target.name:18s} {job.model:18s} {entry.get('seconds', 0):6.1f} s  {what}", flush=True)
     if todo:
         print(f"counted in {time.monotonic() - started:.0f} s wall", flush=True)
         _drop_superseded(doc)
@@ -213,27 +219,31 @@ def count_all(cpus: list[str], recount: bool, jobs: int) -> dict:
 
 
 def _drop_superseded(doc: dict) -> None:
-    """Keep only the newest entry per (cpu, param, cache geometry): older builds' counts are history."""
+    """Keep only the newest entry per (target, param, cache geometry): older builds' counts are history."""
     newest: dict[tuple, tuple[str, str]] = {}
     for key, e in doc["entries"].items():
-        group = (e["cpu"], e["param_sha256"], e["cache"])
+        group = (_target_of(e), e["param_sha256"], e["cache"])
         if group not in newest or e["counted_utc"] > newest[group][1]:
             newest[group] = (key, e["counted_utc"])
     keep = {key for key, _ in newest.values()}
     doc["entries"] = {k: e for k, e in doc["entries"].items() if k in keep}
 
 
-def current_entries(doc: dict, cpu: str) -> dict[str, dict]:
-    """model -> the newest counts entry for `cpu` made from today's param file with the device's cache
+def _target_of(entry: dict) -> str:
+    return entry.get("target", entry["cpu"])  # entries from before a CPU had two targets name the CPU alone
+
+
+def current_entries(doc: dict, name: str) -> dict[str, dict]:
+    """model -> the newest counts entry for target `name` made from today's param file with the device's cache
     geometry. Which runtime and plugin build counted it is in the entry (and the report), so a refit from
     cached counts needs no build at all."""
-    device = parse_devices_file(PACKAGED_DEVICES)[TARGETS[cpu].device]
+    device = parse_devices_file(PACKAGED_DEVICES)[TARGETS[name].device]
     cache = lm.device_cache_signature(device)
     out: dict[str, dict] = {}
     for param in sorted(REFERENCE.glob("*.param")):
         sha = _sha(param.read_bytes())
         matching = [e for e in doc["entries"].values()
-                    if e["cpu"] == cpu and e["param_sha256"] == sha and e["cache"] == cache]
+                    if _target_of(e) == name and e["param_sha256"] == sha and e["cache"] == cache]
         if matching:
             out[param.stem] = max(matching, key=lambda e: e["counted_utc"])
     return out
@@ -248,10 +258,11 @@ ZERO2W = "Raspberry Pi Zero 2 W"  # the Cortex-A53 at 1.0 GHz: the other clock o
 ZERO2W_CLOCK_MHZ = 1000.0
 
 
-def published_single_thread(cpu: str, board_prefix: str | None = None) -> dict[str, float]:
-    """model -> published avg ms on a board of the CPU (default: its calibration board), threads=1 and
-    powersave=0. A model listed twice keeps its last row (see the Zero 2 W note in the report)."""
-    prefix = board_prefix or TARGETS[cpu].board_prefix
+def published_single_thread(name: str, board_prefix: str | None = None) -> dict[str, float]:
+    """model -> published avg ms on a board of the target's CPU (default: its calibration board), threads=1
+    and powersave=0. A model listed twice keeps its last row (see the Zero 2 W note in the report)."""
+    cpu = TARGETS[name].cpu
+    prefix = board_prefix or TARGETS[name].board_prefix
     out = {}
     with open(REFERENCE / "published_latency.csv", newline="") as f:
         for row in csv.DictReader(f):
@@ -331,7 +342,7 @@ class RatioCase:
 
 @dataclass
 class CpuCalibration:
-    cpu: str
+    name: str  # the target's
     target: CalibrationTarget
     device: Device
     fit_models: list[str]
@@ -388,28 +399,30 @@ class CpuCalibration:
         return out
 
 
-def calibrate(cpu: str, entries: dict[str, dict], held_out: tuple[str, ...] = HELD_OUT) -> CpuCalibration:
-    target = TARGETS[cpu]
+def calibrate(name: str, entries: dict[str, dict], held_out: tuple[str, ...] = HELD_OUT) -> CpuCalibration:
+    target = TARGETS[name]
+    cpu = target.cpu
     device = parse_devices_file(PACKAGED_DEVICES)[target.device]
-    published = published_single_thread(cpu)
+    published = published_single_thread(name)
     counts = {m: IterationCounts(**e["counts"]) for m, e in entries.items() if "counts" in e}
     failed = {m: e["error"] for m, e in entries.items() if "error" in e}
     fit_models = sorted((m for m in counts if m in published and m not in held_out), key=published.get)
     cycles = np.array([published[m] * target.board_clock_mhz * 1000.0 for m in fit_models])
     fit_counts = [counts[m] for m in fit_models]
     if len(fit_models) <= len(lf.FORM):
-        raise EdgebenchError(f"{cpu}: only {len(fit_models)} counted model(s) with a published figure: too few to fit")
+        raise EdgebenchError(f"{name}: only {len(fit_models)} counted model(s) with a published figure: too few to fit")
     forms = [evaluate_form(events, fit_counts, cycles) for events in lf.FORMS if len(fit_models) > len(events)]
     chosen = next(f for f in forms if f.events == lf.FORM)
     points = [lm.FitPoint(m, counts[m], float(c)) for m, c in zip(fit_models, cycles)]
     fit, uncertainty = lf.fit_constants(points)
     fitted = lm.CpuConstants(
-        cpu=cpu, cycles_per=dict(zip(fit.events, fit.cycles_per)), cache=lm.device_cache_signature(device),
+        cpu=cpu, arch=device.arch, cycles_per=dict(zip(fit.events, fit.cycles_per)),
+        cache=lm.device_cache_signature(device),
         calibrated_on=f"{target.board_prefix} ({target.board_clock_mhz:g} MHz), NCNN benchmark params, "
                       "threads=1 powersave=0",
         fit_models=tuple(fit_models), loo_median_abs_error_pct=chosen.median_abs_pct,
         loo_max_abs_error_pct=chosen.max_abs_pct, uncertainty=uncertainty, fit_data=tuple(points))
-    cal = CpuCalibration(cpu, target, device, fit_models, cycles, forms, chosen, counts, published, failed, entries,
+    cal = CpuCalibration(name, target, device, fit_models, cycles, forms, chosen, counts, published, failed, entries,
                          held_out, fitted)
     cal.fitted = dataclasses.replace(fitted, note=cal.goal_note())
     return cal
@@ -428,15 +441,15 @@ def _first_zero2w_block(cpu: str) -> dict[str, float]:
     return out
 
 
-def _pi3_threads4(cpu: str) -> dict[str, float]:
-    return {r["model"]: float(r["avg_ms"]) for r in _csv_rows(cpu, TARGETS[cpu].board_prefix, "4")}
+def _pi3_threads4(target: CalibrationTarget) -> dict[str, float]:
+    return {r["model"]: float(r["avg_ms"]) for r in _csv_rows(target.cpu, target.board_prefix, "4")}
 
 
 def clock_transfer(cal: CpuCalibration) -> list[str]:
     """Issue 13 item 4: the Cortex-A53 constants fitted on the Raspberry Pi 3 B+ (1.4 GHz) predict the
     Zero 2 W (1.0 GHz, same core and L2 size), once with every term in cycles and once with the DRAM term
     (L2 misses) in nanoseconds, which does not scale with the core clock."""
-    zero = published_single_thread(cal.cpu, ZERO2W)
+    zero = published_single_thread(cal.name, ZERO2W)
     models = [m for m in sorted(zero, key=zero.get) if m in cal.counts]
     c = cal.fitted.cycles_per
     board_mhz = cal.target.board_clock_mhz
@@ -455,11 +468,11 @@ def clock_transfer(cal: CpuCalibration) -> list[str]:
     better = "the nanosecond-memory model" if stat["ns"] < stat["cycles"] else "the all-cycles model"
     slow = float(np.median([zero[m] * ZERO2W_CLOCK_MHZ / (cal.published_ms[m] * board_mhz) for m in models
                             if m in cal.published_ms]))
-    first, pi3_threads4 = _first_zero2w_block(cal.cpu), _pi3_threads4(cal.cpu)
+    first, pi3_threads4 = _first_zero2w_block(cal.target.cpu), _pi3_threads4(cal.target)
     like_threads4 = float(np.median([first[m] / pi3_threads4[m] for m in first if m in pi3_threads4]))
     return [
         "### Across two clocks: Raspberry Pi Zero 2 W (1.0 GHz)", "",
-        f"The {cal.cpu} constants above (fitted on the {cal.target.board_prefix} at {board_mhz:g} MHz) predict NCNN's "
+        f"The {cal.name} constants above (fitted on the {cal.target.board_prefix} at {board_mhz:g} MHz) predict NCNN's "
         f"published Zero 2 W single-thread figures, with every term in cycles, and with the DRAM term (L2 misses) "
         f"in nanoseconds (DRAM latency does not scale with the core clock). The CSV lists two threads=1 blocks for "
         f"the Zero 2 W; the first is a median {like_threads4:.2f}x the Pi 3 B+'s threads=4 rows, about their clock "
@@ -492,7 +505,7 @@ def cpu_section(cal: CpuCalibration, loo: list[Case], held: list[Case], ratios: 
     t, d, chosen = cal.target, cal.device, cal.chosen
     clock = f"{d.clock_mhz} MHz"
     level = f"{cal.fitted.uncertainty.level:.0%}"
-    lines = [f"## {cal.cpu}: device `{d.name}` ({clock}), calibrated on {t.board_prefix} ({t.board_clock_mhz:g} MHz)",
+    lines = [f"## {cal.name}: device `{d.name}` ({clock}), calibrated on {t.board_prefix} ({t.board_clock_mhz:g} MHz)",
              "",
              f"Published figures are NCNN's threads=1 powersave=0 averages on that board, converted to {clock} by "
              f"clock ({t.board_clock_mhz:g}/{d.clock_mhz}). Modeled = cycles / {clock}; leave-one-out (LOO) = "
@@ -547,14 +560,14 @@ def cpu_section(cal: CpuCalibration, loo: list[Case], held: list[Case], ratios: 
               f"holds the published ratio in {r_covered} of {r_n} ({r_covered / r_n:.0%})"
               + (f"; missed: {', '.join(missed)}." if missed else "."), ""]
     if cal.held_out != FIRST_HELD_OUT:
-        first = calibrate(cal.cpu, cal.entries, FIRST_HELD_OUT)
+        first = calibrate(cal.name, cal.entries, FIRST_HELD_OUT)
         worst = int(np.argmax(np.abs(first.chosen.loo_errors_pct)))
         lines += ["### The split chosen first", "",
                   f"Holding out {', '.join(FIRST_HELD_OUT)} (chosen before any fit), `{' + '.join(first.chosen.events)}` "
                   f"gives: LOO median |error| {first.chosen.median_abs_pct:.1f} %, max {first.chosen.max_abs_pct:.1f} % "
                   f"({first.fit_models[worst]} {_pct(first.chosen.loo_errors_pct[worst])}), Spearman "
                   f"{first.chosen.spearman:.3f}.", ""]
-    if cal.cpu == "cortex-a53":
+    if cal.target.cpu == "cortex-a53":
         lines += clock_transfer(cal)
     unpublished = sorted(m for m in cal.counts if m not in cal.published_ms)
     if unpublished:
@@ -579,8 +592,8 @@ def goals(cals: list[CpuCalibration], cases: dict[str, list[Case]]) -> list[str]
              "(>= 85 %) |", "|---|---|---|---|"]
     for cal in cals:
         c = cal.chosen
-        covered, n = _coverage(cases[cal.cpu])
-        lines.append(f"| {cal.cpu} | {c.median_abs_pct:.1f} % {yes(c.median_abs_pct <= GOAL_MEDIAN_PCT)} | "
+        covered, n = _coverage(cases[cal.name])
+        lines.append(f"| {cal.name} | {c.median_abs_pct:.1f} % {yes(c.median_abs_pct <= GOAL_MEDIAN_PCT)} | "
                      f"{c.max_abs_pct:.1f} % {yes(c.max_abs_pct <= GOAL_MAX_PCT)} | {covered}/{n} = {covered / n:.0%} "
                      f"{yes(covered / n >= GOAL_COVERAGE)} |")
     covered, n = _coverage([c for cs in cases.values() for c in cs])
@@ -599,16 +612,16 @@ def write_outputs(cals: list[CpuCalibration], command: str) -> tuple[str, str]:
     for cal in cals:
         builds = sorted({(e["runtime_key"][:16], e["ncnn_version"], e["plugin"], e["emulator"])
                          for e in cal.entries.values()})
-        provenance += [f"{cal.cpu}: counted with runtime {k} (NCNN {v}), plugin {p}, `{q}`" for k, v, p, q in builds]
+        provenance += [f"{cal.name}: counted with runtime {k} (NCNN {v}), plugin {p}, `{q}`" for k, v, p, q in builds]
     header = (f"Written by benchmarks/calibration.py, not by hand. Regenerate: {command}\n"
               "Modeled latency = sum(cycles_per[event] * count) / clock (edgebench/modeling/latency_model.py); always "
               "labelled 'modeled'.\ninterval: bootstrap refits' constants and the fit models' leave-one-out "
               "log errors; fit_data: what the fit saw (reports refit from it).\n"
               "Report: benchmarks/calibration_report.md")
-    lm.write_constants({cal.cpu: cal.constants() for cal in cals}, header)
-    loo = {cal.cpu: cal.loo_cases() for cal in cals}
-    held = {cal.cpu: cal.held_out_cases() for cal in cals}
-    cases = {cpu: loo[cpu] + held[cpu] for cpu in loo}
+    lm.write_constants({cal.name: cal.constants() for cal in cals}, header)
+    loo = {cal.name: cal.loo_cases() for cal in cals}
+    held = {cal.name: cal.held_out_cases() for cal in cals}
+    cases = {name: loo[name] + held[name] for name in loo}
     goal_lines = goals(cals, cases)
     level = f"{lm.INTERVAL_LEVEL:.0%}"
     lines = ["# Modeled latency: calibration report", "",
@@ -618,7 +631,7 @@ def write_outputs(cals: list[CpuCalibration], command: str) -> tuple[str, str]:
              f"Held out of every fit: {', '.join(HELD_OUT)}. The split chosen before any fit also held out "
              f"{', '.join(sorted(set(FIRST_HELD_OUT) - set(HELD_OUT)))}, which left one int8 model in the fit set; "
              "each CPU's section shows what that split gave.", "",
-             f"The form, fixed before any fit and the same for every CPU: `cycles = a*instructions + b*l1d_misses + "
+             "The form, fixed before any fit and the same for every CPU: `cycles = a*instructions + b*l1d_misses + "
              "c*l2_misses` (non-negative constants): the three costs the plugin counts that a narrow core running "
              "NCNN's kernels spends its time on. It is not selected by these errors (a selection by error flipped "
              "forms on a small recount); the other candidate forms are shown beside it, and reports show each paper "
@@ -635,10 +648,14 @@ def write_outputs(cals: list[CpuCalibration], command: str) -> tuple[str, str]:
              "and the i.MX6 Solo/DualLite share the Cortex-A9's 32 KiB L1s and a 512 KiB PL310 L2 (an i.MX6 "
              "Quad/Dual has 1 MiB: a different device entry, uncalibrated). A CPU's constants apply only to a device "
              "with the same cache geometry. The i.MX7D (Cortex-A7) rows are not fitted: no A7 counts exist yet.",
-             "", "Provenance:", ""]
+             "", "The Cortex-A53 is fitted twice against the same published Raspberry Pi 3 B+ rows: counted as A32 "
+             "code on `rpi3-32` (an armv7 runtime, as under the 32-bit Raspbian those rows were measured on) and as "
+             "A64 code on `rpi3`. The goals table shows which the rows belong to; the A64 fit stays for 64-bit "
+             "boards, whose modeled figures carry its larger errors in their intervals. A device takes the fit made "
+             "in its own instruction set.", "", "Provenance:", ""]
     lines += [f"- {p}" for p in provenance] + [""] + goal_lines
     for cal in cals:
-        lines += cpu_section(cal, loo[cal.cpu], held[cal.cpu], cal.ratio_cases())
+        lines += cpu_section(cal, loo[cal.name], held[cal.name], cal.ratio_cases())
     text = "\n".join(lines).rstrip() + "\n"
     REPORT_FILE.write_text(text)
     return text, "\n".join(goal_lines)
@@ -652,22 +669,22 @@ def main() -> None:
     parser.add_argument("--fit-only", action="store_true", help="fit the cached counts; count nothing")
     # (--cpus names what to count; every CPU with cached counts is fitted)
     args = parser.parse_args()
-    cpus = [c.strip() for c in args.cpus.split(",") if c.strip()]
-    unknown = [c for c in cpus if c not in TARGETS]
+    names = [c.strip() for c in args.cpus.split(",") if c.strip()]
+    unknown = [c for c in names if c not in TARGETS]
     if unknown:
         raise EdgebenchError(f"no calibration target for {', '.join(unknown)}", hint=f"one of {', '.join(TARGETS)}")
-    doc = _load_counts_file() if args.fit_only else count_all(cpus, args.recount, args.jobs)
+    doc = _load_counts_file() if args.fit_only else count_all(names, args.recount, args.jobs)
     # Fit every CPU whose params are all counted (or failed), not only the ones counted now: the constants
     # file is rewritten whole. A partly counted CPU would be fitted on whichever models happened to finish.
     n_params = len(list(REFERENCE.glob("*.param")))
     fitted = []
-    for cpu in TARGETS:
-        have = len(current_entries(doc, cpu))
+    for name in TARGETS:
+        have = len(current_entries(doc, name))
         if have == n_params:
-            fitted.append(cpu)
+            fitted.append(name)
         elif have:
-            print(f"not fitting {cpu}: {have} of {n_params} params counted (count the rest: --cpus {cpu})")
-    cals = [calibrate(cpu, current_entries(doc, cpu)) for cpu in fitted]
+            print(f"not fitting {name}: {have} of {n_params} params counted (count the rest: --cpus {name})")
+    cals = [calibrate(name, current_entries(doc, name)) for name in fitted]
     command = "python benchmarks/calibration.py --fit-only"
     _, goal_text = write_outputs(cals, command)
     print(f"wrote {lm.CONSTANTS_FILE} and {REPORT_FILE}\n")

@@ -121,6 +121,22 @@ def test_no_modeled_figure_without_counts_constants_or_matching_caches():
     assert lm.modeled_for(device, [counts(10)], None, {device.cpu: other_cache}) is None
 
 
+def test_an_armv8_core_takes_the_constants_of_its_own_instruction_set():
+    """The same Cortex-A53 runs A32 (a 32-bit OS) or A64 code: cycles per instruction differ between the two,
+    so each device gets the fit made in its own instruction set; an older entry without one fits both."""
+    devices = parse_devices_file(PACKAGED_DEVICES)
+    a64, a32 = devices["rpi3"], devices["rpi3-32"]
+    base = constants_for(a64, {"instructions": 1.0})
+    table = {"cortex-a53": dataclasses.replace(base, arch="aarch64"),
+             "cortex-a53-aarch32": dataclasses.replace(base, arch="armv7", cycles_per={"instructions": 2.0})}
+    assert lm.constants_for(a64, table).arch == "aarch64" and lm.constants_for(a32, table).arch == "armv7"
+    assert lm.constants_for(a32, {"cortex-a53": dataclasses.replace(base, arch="aarch64")}) is None
+    older = {"cortex-a53": base}  # arch None: written before fits were per instruction set
+    assert lm.constants_for(a32, older) is base and lm.constants_for(a64, older) is base
+    assert lm.constants_for(a32, {**older, **{"x": table["cortex-a53-aarch32"]}}).arch == "armv7"  # own ISA first
+    assert lm.load_constants() and all(c.arch for c in lm.load_constants().values())  # the packaged fits say theirs
+
+
 # ----------------------------------------------------------------------------------------------- the file
 
 def test_constants_round_trip(tmp_path: Path):
@@ -190,7 +206,7 @@ def test_committed_constants_are_the_fit_of_the_committed_counts():
     for cpu, committed in table.items():
         refit = calibration.calibrate(cpu, calibration.current_entries(doc, cpu)).constants()
         assert refit.fit_models == committed.fit_models
-        assert refit.cache == committed.cache
+        assert refit.cache == committed.cache and refit.arch == committed.arch
         assert set(refit.cycles_per) == set(committed.cycles_per)
         for event, value in committed.cycles_per.items():
             assert refit.cycles_per[event] == pytest.approx(value, rel=1e-6)

@@ -146,12 +146,12 @@ def test_fd_mobilenet_floor_on_the_imx6():
 def test_no_modeled_latency_below_the_compute_floor_for_any_zoo_model(cpu):
     """Every zoo model's MACs against every counted reference model's counts on every calibrated CPU: the
     modeled figure (and its whole interval) never drops below MACs / (NEON peak * clock), and a clamp says so."""
-    c, device = TABLE[cpu], device_of(cpu)
-    assert cpu in lm.NEON_FP32_MAC_PER_CYCLE
+    c, device = TABLE[cpu], device_of(cpu)  # `cpu`: a calibration's name (a CPU in one instruction set)
+    assert c.cpu in lm.NEON_FP32_MAC_PER_CYCLE
     clamped = 0
     for name in list_models():
         macs = zoo_macs(name)
-        floor = lm.compute_floor_ms(cpu, macs, device.clock_mhz)
+        floor = lm.compute_floor_ms(c.cpu, macs, device.clock_mhz)
         for counts in real_counts(cpu).values():
             m = lm.model_latency(c, [counts], clock_mhz=device.clock_mhz, cache=c.cache, macs=macs)
             assert m.ms >= floor and m.low_ms >= floor, (name, cpu)

@@ -50,6 +50,7 @@ class CpuIdentity:
 
     midr: int
     features: str  # as the board's kernel prints them (its HWCAPs)
+    aarch32_features: str | None = None  # an ARMv8 core under a 32-bit kernel (Raspbian on a Pi 3) prints these
 
     @property
     def part(self) -> int:
@@ -61,7 +62,8 @@ CPU_IDENTITIES = {
     "cortex-a7": CpuIdentity(0x410FC075, "half thumb fastmult vfp edsp neon vfpv3 tls vfpv4 idiva idivt vfpd32 "
                                          "lpae evtstrm"),
     "cortex-a9": CpuIdentity(0x412FC09A, "half thumb fastmult vfp edsp neon vfpv3 tls vfpd32"),
-    "cortex-a53": CpuIdentity(0x410FD034, "fp asimd evtstrm crc32 cpuid"),
+    "cortex-a53": CpuIdentity(0x410FD034, "fp asimd evtstrm crc32 cpuid",
+                              "half thumb fastmult vfp edsp neon vfpv3 tls vfpv4 idiva idivt vfpd32 lpae evtstrm crc32"),
     "cortex-a72": CpuIdentity(0x410FD083, "fp asimd evtstrm crc32 cpuid"),
 }
 _A53_A55_PARTS = (0xD03, 0xD04, 0xD05)  # NCNN's midr_is_a53_a55 for ARM's own cores
@@ -209,7 +211,8 @@ def _cpuinfo(device: Device, identity: CpuIdentity, spec: SystemViewSpec) -> str
             lines.append(f"model name\t: ARMv7 Processor rev {midr & 0xF} (v7l)")
         if spec.bogomips:
             lines.append(f"BogoMIPS\t: {spec.bogomips}")
-        lines += [f"Features\t: {identity.features} ",
+        aarch32 = device.arch == "armv7" and identity.aarch32_features
+        lines += [f"Features\t: {identity.aarch32_features if aarch32 else identity.features} ",
                   f"CPU implementer\t: 0x{midr >> 24:02x}",
                   f"CPU architecture: {7 if device.arch == 'armv7' else 8}",
                   f"CPU variant\t: 0x{midr >> 20 & 0xF:x}",

@@ -106,6 +106,9 @@ class CpuConstants:
     note: str = ""
     uncertainty: Uncertainty | None = None  # None in an older file: figures come without an interval
     fit_data: tuple[FitPoint, ...] = ()  # empty in an older file: no range check, no refits
+    # The instruction set the fit's counts were made in ("armv7" or "aarch64"): an ARMv8 core runs either, and
+    # cycles per A32 and per A64 instruction differ. None in an older file: any (it was keyed by cpu alone).
+    arch: str | None = None
 
     @property
     def identity(self) -> str:
@@ -156,7 +159,8 @@ def device_cache_signature(device) -> str | None:
 # ------------------------------------------------------------------------------------------- the file
 
 def _entry(c: CpuConstants) -> dict:
-    entry = {"cycles_per": dict(c.cycles_per), "cache": c.cache, "calibrated_on": c.calibrated_on,
+    entry = {"cpu": c.cpu, "arch": c.arch, "cycles_per": dict(c.cycles_per), "cache": c.cache,
+             "calibrated_on": c.calibrated_on,
              "fit_models": list(c.fit_models), "loo_median_abs_error_pct": round(c.loo_median_abs_error_pct, 2),
              "loo_max_abs_error_pct": round(c.loo_max_abs_error_pct, 2), "note": c.note}
     if c.uncertainty is not None:
@@ -168,7 +172,7 @@ def _entry(c: CpuConstants) -> dict:
     return entry
 
 
-def _parse_entry(cpu: str, entry: dict) -> CpuConstants:
+def _parse_entry(name: str, entry: dict) -> CpuConstants:
     cycles_per = {str(k): float(v) for k, v in entry["cycles_per"].items()}
     bad = [k for k, v in cycles_per.items() if k not in EVENTS or not (v >= 0 and math.isfinite(v))]
     if bad or not cycles_per:
@@ -184,15 +188,19 @@ def _parse_entry(cpu: str, entry: dict) -> CpuConstants:
         uncertainty = Uncertainty(level, resamples, log_errors)
     fit_data = tuple(FitPoint(str(m), IterationCounts(**p["counts"]), float(p["cycles"]))
                      for m, p in (entry.get("fit_data") or {}).items())
+    arch = entry.get("arch")
+    if arch not in (None, "armv7", "aarch64"):
+        raise ValueError(f"arch {arch!r} is neither armv7 nor aarch64")
     return CpuConstants(
-        cpu=cpu, cycles_per=cycles_per, cache=str(entry["cache"]), calibrated_on=str(entry["calibrated_on"]),
+        cpu=str(entry.get("cpu", name)), arch=arch, cycles_per=cycles_per, cache=str(entry["cache"]), calibrated_on=str(entry["calibrated_on"]),
         fit_models=tuple(entry["fit_models"]), loo_median_abs_error_pct=float(entry["loo_median_abs_error_pct"]),
         loo_max_abs_error_pct=float(entry["loo_max_abs_error_pct"]), note=str(entry.get("note", "")),
         uncertainty=uncertainty, fit_data=fit_data)
 
 
 def load_constants(path: Path = CONSTANTS_FILE) -> dict[str, CpuConstants]:
-    """cpu -> constants; a missing file means no CPU is calibrated, a malformed one is a clear error."""
+    """calibration name (e.g. "cortex-a9", "cortex-a53-aarch32") -> constants; a missing file means no CPU is
+    calibrated, a malformed one is a clear error."""
     if not path.exists():
         return {}
     try:
@@ -251,10 +259,12 @@ def model_latency(constants: CpuConstants, counters: Sequence[IterationCounts], 
 
 
 def constants_for(device, table: dict[str, CpuConstants] | None = None) -> CpuConstants | None:
-    """The device's CPU constants, if fitted with its cache geometry (other caches' misses mean something else)."""
+    """The constants fitted for the device's CPU, in its instruction set and with its cache geometry (other
+    caches' misses mean something else); None when there are none."""
     table = load_constants() if table is None else table
-    c = table.get(device.cpu)
-    return c if c is not None and device_cache_signature(device) == c.cache else None
+    cache = device_cache_signature(device)
+    fitting = [c for c in table.values() if c.cpu == device.cpu and c.cache == cache and c.arch in (device.arch, None)]
+    return min(fitting, key=lambda c: c.arch is None, default=None)  # a fit in its own instruction set first
 
 
 def modeled_for(device, counters: Sequence[IterationCounts] | None, macs: float | None,
