@@ -151,10 +151,10 @@ def install(plan: dict) -> None:
                         return
                 time.sleep(0.005)
 
-        def run(self, argv, timeout=None):
+        def run(self, argv, timeout=None, on_stderr_line=None):
             if any(target in str(a) for a in argv) and any("edgebench-runner" in str(a) for a in argv):
                 threading.Thread(target=watch, daemon=True).start()
-            return original_run(self, argv, timeout)
+            return original_run(self, argv, timeout, on_stderr_line)
 
         ssh.SSHTransport.run = run
     else:

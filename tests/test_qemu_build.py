@@ -183,13 +183,18 @@ def test_the_plugin_is_keyed_by_the_emulator(build_cache, monkeypatch):
 def test_the_pinned_build_counts_what_debian_12s_qemu_user_counts(build_cache, tmp_path, monkeypatch, arch):
     exe = plugin.build_selftest(arch)
     qemu_cmd = plugin.selftest_qemu(arch)
-    pinned = plugin.run_counted(qemu_cmd, [str(exe), "work", "3", "20"], tmp_path / "pinned.jsonl", timeout=300)
+    # One environment for both guests: its size moves the self-test's stack, and with it a few instructions
+    # (the choice of emulator is read here, not by the guest).
+    guest_env = {"PATH": os.environ["PATH"], "LC_ALL": "C"}
+    pinned = plugin.run_counted(qemu_cmd, [str(exe), "work", "3", "20"], tmp_path / "pinned.jsonl", timeout=300,
+                                env=guest_env)
     assert pinned.returncode == 0, pinned.stderr
     monkeypatch.setenv("EDGEBENCH_QEMU", "system")
     system_version = counting_qemu(qemu_cmd[0]).version
     if f"Debian {PINNED.version}" not in system_version:
         pytest.skip(f"the system QEMU is not Debian's {PINNED.version}: {system_version}")
-    system = plugin.run_counted(qemu_cmd, [str(exe), "work", "3", "20"], tmp_path / "system.jsonl", timeout=300)
+    system = plugin.run_counted(qemu_cmd, [str(exe), "work", "3", "20"], tmp_path / "system.jsonl", timeout=300,
+                                env=guest_env)
     assert system.returncode == 0, system.stderr
     assert plugin.parse_counts(pinned.counts_file) == plugin.parse_counts(system.counts_file)  # every field
 
