@@ -53,7 +53,7 @@ def hold_place(coordinator: str, spec: LabgridPlace, device: str, *, wait: bool,
             while ticket.state is Queue.WAITING:
                 matching = _matching(lab, wanted)
                 if not wait:
-                    raise EdgebenchError(f"{device}: every labgrid place matching {what} is in use "
+                    raise EdgebenchError(f"{device}: every labgrid place matching {spec.describe()} is in use "
                                          f"({_in_use(matching)})", hint="leave out --no-wait to wait in labgrid's queue")
                 for line in _waiting_lines(lab, coordinator, ticket, matching, what):
                     if line not in shown:
