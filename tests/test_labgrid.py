@@ -165,7 +165,7 @@ def _free(farm) -> None:
 
 
 def _ok(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     return proc.stderr
 
 
@@ -176,6 +176,16 @@ def test_a_run_acquires_a_place_by_tags_runs_there_and_releases_it(farm, artifac
     log = farm.coordinator_log()
     assert "imx6-a: place acquired by" in log and "imx6-a: place released" in log and "rpi4-a: place acquired" not in log
     _free(farm)
+    listing = subprocess.run([labgrid_farm.EDGEBENCH, "devices", "--devices", str(farm.devices), "--json"],
+                             capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    rows = {row["name"]: row for row in yaml.safe_load(listing.stdout)}
+    assert rows["lab-imx6"]["kind"] == "labgrid" and rows["lab-imx6"]["status"] == "reachable"
+    assert rows["lab-imx6"]["detail"] == f"labgrid {farm.address}: 1 of 1 place(s) matching board=imx6 free"
+    # A named place's host key is read from its NetworkService without acquiring it (pinned by the target).
+    trusted = subprocess.run([labgrid_farm.EDGEBENCH, "devices", "trust", "lab-imx6-a", "--devices", str(farm.devices)],
+                             capture_output=True, text=True, timeout=60)
+    assert trusted.returncode == 0 and "already trusted" in trusted.stdout, trusted.stderr
     with Store(farm.root / "store.sqlite3") as store:
         run = store.latest_run("lab-imx6")
         [result] = store.results(run.id)
@@ -212,19 +222,32 @@ def test_the_queue_line_counts_who_is_ahead_and_no_wait_refuses(farm, artifacts)
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "every labgrid place matching board=imx6 is in use (imx6-a by " in refused.stderr
     assert "alice since" in refused.stderr and "leave out --no-wait" in refused.stderr
-    waiting = subprocess.Popen(labgrid_farm.edgebench_run(farm, "lab-imx6", artifacts), stderr=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, text=True)
-    line = ""
-    while "waiting for" not in line:
-        line = waiting.stderr.readline()
-        assert line, "the run ended without a waiting line"
-    assert "lab-imx6: waiting for a board=imx6: 1 ahead (imx6-a by " in line and "alice since" in line
+    waiting = _waiting_run(farm, artifacts, "lab-imx6: waiting for a board=imx6: 1 ahead (imx6-a by ")
+    # A third run queues behind both, and stopped while it waits, it leaves no reservation behind.
+    third = _waiting_run(farm, artifacts, "lab-imx6: waiting for a board=imx6: 2 ahead (imx6-a by ")
+    assert len(farm.reservations()) == 3
+    third.send_signal(signal.SIGTERM)
+    _, rest = third.communicate(timeout=60)
+    assert third.returncode == 130 and "Traceback" not in rest, rest
+    assert len(farm.reservations()) == 2 and farm.holds() == []
     [bobs] = [t for t in farm.reservations() if t.owner.endswith("/bob")]
     farm.client("cancel-reservation", bobs.token, env=bob)
     farm.client("-p", "imx6-a", "release", env=alice)
     _, rest = waiting.communicate(timeout=900)
-    assert waiting.returncode == 0, rest
+    assert waiting.returncode == 0 and "Traceback" not in rest, rest
     _free(farm)
+
+
+def _waiting_run(farm, artifacts, expected: str) -> subprocess.Popen:
+    """`edgebench run --device lab-imx6` started, once it shows that it waits with `expected` in the line."""
+    run = subprocess.Popen(labgrid_farm.edgebench_run(farm, "lab-imx6", artifacts), stderr=subprocess.PIPE,
+                           stdout=subprocess.DEVNULL, text=True, start_new_session=True)
+    line = ""
+    while "waiting for" not in line:
+        line = run.stderr.readline()
+        assert line, "the run ended without a waiting line"
+    assert expected in line and "alice since" in line, line
+    return run
 
 
 @pytest.mark.slow
@@ -259,5 +282,16 @@ def test_sigterm_and_ctrl_c_release_the_place(farm, artifacts, stop):
     time.sleep(0.5)  # into the run proper (export, build or deploy)
     run.send_signal(stop)
     _, stderr = run.communicate(timeout=120)
-    assert run.returncode == 130 and "interrupted" in stderr, stderr
+    assert run.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    _free(farm)
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_on_the_place_releases_it(farm, artifacts):
+    failed = subprocess.run([*labgrid_farm.edgebench_run(farm, "lab-imx6-a", artifacts), "--model", "no_such_model"],
+                            capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2 and "1 model(s) failed: no_such_model" in failed.stderr
+    assert "Traceback" not in failed.stderr, failed.stderr
+    log = farm.coordinator_log()
+    assert "imx6-a: place acquired by" in log and "imx6-a: place released" in log
     _free(farm)

@@ -68,7 +68,7 @@ class Counter:
 
 class Board(Protocol):
     device: Device
-    kind: str  # "real" | "emulated": what the inventory calls it
+    kind: str  # "real" | "emulated" | "labgrid": what the inventory calls it
     counts: bool  # exact per-iteration counts (instructions, cache misses) can be made here
     pins_cpus: bool  # --cpus names this board's cores (under qemu-user it would pin host threads)
 

@@ -1,23 +1,29 @@
 """A labgrid coordinator, as edgebench talks to it: places and their NetworkService, reservations (the
 coordinator's queue), acquire and release. The only module that imports labgrid (an optional extra).
 
-Each Lab is one short client session: a held place needs no open session (the coordinator keeps a place
-acquired, and an acquired reservation alive, until they are released), so a run of hours keeps no idle gRPC
-stream, and its release opens a session of its own.
+A process keeps one client session per coordinator, made on first use and kept (remade if the coordinator
+went away): the coordinator tells clients apart by their connection, and gRPC shares one connection between
+the channels of a process, so a second concurrent session would be refused. A held place needs no session
+(the coordinator keeps a place acquired, and its reservation, until they are released).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from edgebench.errors import EdgebenchError
 
 INSTALL_HINT = "pip install edgebench[labgrid]"
+T = TypeVar("T")
 _RPC_TIMEOUT_S = 15.0
 
 
@@ -79,15 +85,15 @@ class Ticket:
 
 
 class Lab:
-    """One client session with a coordinator; use as a context manager."""
+    """The process's client session with a coordinator; use as a context manager."""
 
     def __init__(self, address: str):
-        from labgrid.remote.client import Error, start_session
+        from labgrid.remote.client import Error
 
         self.address = address
         _quiet_client_log()
         try:
-            self._session = start_session(address)
+            self._session = _run(_session_for(address))
         except (Error, OSError) as exc:
             raise EdgebenchError(f"the labgrid coordinator at {address} does not answer ({_text(exc)})",
                                  hint="is labgrid-coordinator running there? (--coordinator, LG_COORDINATOR or "
@@ -101,23 +107,21 @@ class Lab:
         self.close()
 
     def close(self) -> None:
-        loop = self._session.loop
-        try:
-            loop.run_until_complete(self._session.stop())
-            loop.run_until_complete(self._session.close())
-        finally:
-            loop.close()
+        """Nothing to do: the session stays for the next Lab of this process."""
 
     # -- what the coordinator knows ------------------------------------------------------------------------
     def places(self) -> list[PlaceInfo]:
-        return [PlaceInfo(name=p.name, tags=dict(p.tags), acquired_by=p.acquired, changed=p.changed,
-                          reservation=p.reservation) for p in self._session.places.values()]
+        return _on_loop(lambda: [PlaceInfo(name=p.name, tags=dict(p.tags), acquired_by=p.acquired, changed=p.changed,
+                                           reservation=p.reservation) for p in self._session.places.values()])
 
     def place(self, name: str) -> PlaceInfo | None:
         return next((p for p in self.places() if p.name == name), None)
 
     def service(self, place: str) -> Service:
         """The NetworkService of `place`, as its exporter publishes it (readable by anyone, held or not)."""
+        return _on_loop(lambda: self._service(place))
+
+    def _service(self, place: str) -> Service:
         session = self._session
         found = session.places.get(place)
         if found is None:
@@ -177,21 +181,81 @@ class Lab:
         self._sync()
 
     def wait(self, seconds: float) -> None:
-        """Sleep while the session keeps receiving the coordinator's place updates."""
-        import asyncio
-
-        self._session.loop.run_until_complete(asyncio.sleep(seconds))
+        """Sleep while the session keeps receiving the coordinator's place updates (on its loop's thread)."""
+        time.sleep(seconds)
 
     def _sync(self) -> None:
-        self._session.loop.run_until_complete(self._session.sync_with_coordinator())
+        _run(self._session.sync_with_coordinator())
 
     def _call(self, method, request) -> Any:
         import grpc
 
         try:
-            return self._session.loop.run_until_complete(method(request, timeout=_RPC_TIMEOUT_S))
+            return _run(_rpc(method, request))
         except grpc.aio.AioRpcError as exc:
             raise EdgebenchError(f"the labgrid coordinator at {self.address} refused: {exc.details()}") from None
+
+
+# One event loop for every Lab of the process, run by a thread of its own: gRPC's asyncio channels bind to
+# the loop current where they are made, so a loop per calling thread (`edgebench devices` probes boards from
+# a pool) or a closed one sends their callbacks astray. A caller waits on the result, and Ctrl-C interrupts
+# that wait at once.
+_LOOP_LOCK = threading.Lock()
+_LOOP: list[asyncio.AbstractEventLoop] = []
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    with _LOOP_LOCK:
+        if not _LOOP:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="labgrid-client", daemon=True).start()
+            _LOOP.append(loop)
+        return _LOOP[0]
+
+
+def _run(coroutine):
+    return asyncio.run_coroutine_threadsafe(coroutine, _loop()).result()
+
+
+async def _rpc(method, request):
+    """A gRPC call made and awaited on the loop's thread (its call object binds to the loop it is made on)."""
+    return await method(request, timeout=_RPC_TIMEOUT_S)
+
+
+def _on_loop(read: Callable[[], T]) -> T:
+    """`read()` on the loop's thread: the session's places and resources change there as updates arrive."""
+
+    async def call() -> T:
+        return read()
+
+    return _run(call())
+
+
+# coordinator address -> the task starting its labgrid ClientSession (a concurrent Lab awaits the same start);
+# touched on the loop's thread only.
+_SESSIONS: dict[str, asyncio.Task] = {}
+
+
+async def _session_for(address: str):
+    """The live session with `address`, started as labgrid's start_session does (HOST alone: its default
+    port) on the shared loop, or restarted when the coordinator went away since."""
+    task = _SESSIONS.get(address)
+    if task is not None and task.done() and (task.exception() is not None or task.result().stopping.is_set()):
+        if task.exception() is None:
+            await task.result().close()
+        task = None
+    if task is None:
+        task = _SESSIONS[address] = asyncio.ensure_future(_start_session(address))
+    return await task
+
+
+async def _start_session(address: str):
+    from labgrid.remote.client import ClientSession
+    from labgrid.util.proxy import proxymanager
+
+    session = ClientSession(proxymanager.get_grpc_address(address, default_port=20408), asyncio.get_running_loop())
+    await session.start()
+    return session
 
 
 def _ticket(message) -> Ticket:

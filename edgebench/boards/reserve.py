@@ -41,6 +41,7 @@ def hold_place(coordinator: str, spec: LabgridPlace, device: str, *, wait: bool,
     """Reserve a place `spec` matches, wait for it in the queue (unless `wait` is False), acquire it."""
     wanted, what = spec.wanted, (f"place {spec.place}" if spec.place else f"a {spec.describe()}")
     ticket: Ticket | None = None
+    held: Held | None = None
     try:
         with Lab(coordinator) as lab:
             if not _matching(lab, wanted):
@@ -64,16 +65,21 @@ def hold_place(coordinator: str, spec: LabgridPlace, device: str, *, wait: bool,
             if ticket.state is not Queue.ALLOCATED:
                 raise EdgebenchError(f"{device}: labgrid reservation {ticket.token} for {what} is {ticket.state.value}")
             service = lab.service(ticket.place)
-            # Written first: a run killed between the acquire and the record would leave a place nobody can name.
-            record = holds.write(coordinator, ticket.place, ticket.token)
-            try:
-                lab.acquire(ticket.place)
-            except BaseException:
-                holds.remove(record)
-                raise
-            return Held(coordinator, ticket.place, ticket.token, service, record)
+            # The acquire and its record are one step, never cut in half by Ctrl-C; the record is written
+            # first: a run killed between the two would leave a place nobody can name.
+            with interrupts_held():
+                record = holds.write(coordinator, ticket.place, ticket.token)
+                try:
+                    lab.acquire(ticket.place)
+                except BaseException:
+                    holds.remove(record)
+                    raise
+                held = Held(coordinator, ticket.place, ticket.token, service, record)
+            return held
     except BaseException:
-        if ticket is not None:
+        if held is not None:  # interrupted right after the acquire
+            release_place(held)
+        elif ticket is not None:
             with interrupts_held():
                 _cancel(coordinator, ticket.token)
         raise

@@ -30,7 +30,7 @@ class InventoryRow:
     cpu: str
     cores: int
     clock_mhz: int
-    kind: str  # "emulated" | "real"
+    kind: str  # "emulated" | "real" | "labgrid"
     status: str  # emulated: "up" | "down"; real: "reachable" | "unreachable"
     detail: str  # why unreachable, or where the target listens
     source: str
