@@ -41,12 +41,10 @@ class Farm:
         return done
 
     def place(self, name: str) -> PlaceInfo:
-        with Lab(self.address) as lab:
-            return lab.place(name)
+        return Lab(self.address).place(name)
 
     def reservations(self) -> list:
-        with Lab(self.address) as lab:
-            return lab.tickets()
+        return Lab(self.address).tickets()
 
     def wait_acquired(self, name: str, timeout_s: float = 120.0) -> PlaceInfo:
         deadline = time.monotonic() + timeout_s

@@ -80,9 +80,8 @@ class LabgridBoard:
             raise EdgebenchError(f"{self.device.name} is any labgrid place tagged {self.spec.describe()}: which "
                                  "board it is, is known only once one is acquired",
                                  hint="pin each place's host key through an entry naming that place (place: NAME)")
-        address = self._coordinator()
-        with Lab(address) as lab:
-            return Endpoint(self._connection(lab.service(self.spec.place)), self.workdir)
+        service = Lab(self._coordinator()).service(self.spec.place)
+        return Endpoint(self._connection(service), self.workdir)
 
     def open(self) -> BoardLink:
         address = self._coordinator()
@@ -106,8 +105,7 @@ class LabgridBoard:
         """Whether the coordinator answers and how many matching places are free (none is acquired)."""
         try:
             address = self._coordinator()
-            with Lab(address) as lab:
-                matching = [p for p in lab.places() if p.matches(self.spec.wanted)]
+            matching = [p for p in Lab(address).places() if p.matches(self.spec.wanted)]
         except EdgebenchError as exc:
             return Reachability("unreachable", exc.message, hint=exc.hint)
         if not matching:

@@ -85,7 +85,7 @@ class Ticket:
 
 
 class Lab:
-    """The process's client session with a coordinator; use as a context manager."""
+    """The process's client session with a coordinator (made on first use, kept for the next Lab)."""
 
     def __init__(self, address: str):
         from labgrid.remote.client import Error
@@ -99,15 +99,6 @@ class Lab:
                                  hint="is labgrid-coordinator running there? (--coordinator, LG_COORDINATOR or "
                                       "the entry's labgrid.coordinator names it)") from None
         self.identity = f"{self._session.gethostname()}/{self._session.getuser()}"
-
-    def __enter__(self) -> Lab:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Nothing to do: the session stays for the next Lab of this process."""
 
     # -- what the coordinator knows ------------------------------------------------------------------------
     def places(self) -> list[PlaceInfo]:

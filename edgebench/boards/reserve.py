@@ -43,39 +43,39 @@ def hold_place(coordinator: str, spec: LabgridPlace, device: str, *, wait: bool,
     ticket: Ticket | None = None
     held: Held | None = None
     try:
-        with Lab(coordinator) as lab:
-            if not _matching(lab, wanted):
-                known = ", ".join(sorted(p.name for p in lab.places())) or "none"
-                raise EdgebenchError(f"{device}: no labgrid place at {coordinator} matches {what} (places: {known})",
-                                     hint=f"labgrid-client -x {coordinator} -p PLACE set-tags KEY=VALUE"
-                                     if spec.tags else f"labgrid-client -x {coordinator} places")
-            ticket = lab.reserve(wanted)
-            shown: set[str] = set()
-            while ticket.state is Queue.WAITING:
-                matching = _matching(lab, wanted)
-                if not wait:
-                    raise EdgebenchError(f"{device}: every labgrid place matching {spec.describe()} is in use "
-                                         f"({_in_use(matching)})", hint="leave out --no-wait to wait in labgrid's queue")
-                for line in _waiting_lines(lab, coordinator, ticket, matching, what):
-                    if line not in shown:
-                        on_wait(line)
-                        shown.add(line)
-                lab.wait(POLL_S)
-                ticket = lab.poll(ticket.token)
-            if ticket.state is not Queue.ALLOCATED:
-                raise EdgebenchError(f"{device}: labgrid reservation {ticket.token} for {what} is {ticket.state.value}")
-            service = lab.service(ticket.place)
-            # The acquire and its record are one step, never cut in half by Ctrl-C; the record is written
-            # first: a run killed between the two would leave a place nobody can name.
-            with interrupts_held():
-                record = holds.write(coordinator, ticket.place, ticket.token)
-                try:
-                    lab.acquire(ticket.place)
-                except BaseException:
-                    holds.remove(record)
-                    raise
-                held = Held(coordinator, ticket.place, ticket.token, service, record)
-            return held
+        lab = Lab(coordinator)
+        if not _matching(lab, wanted):
+            known = ", ".join(sorted(p.name for p in lab.places())) or "none"
+            raise EdgebenchError(f"{device}: no labgrid place at {coordinator} matches {what} (places: {known})",
+                                 hint=f"labgrid-client -x {coordinator} -p PLACE set-tags KEY=VALUE"
+                                 if spec.tags else f"labgrid-client -x {coordinator} places")
+        ticket = lab.reserve(wanted)
+        shown: set[str] = set()
+        while ticket.state is Queue.WAITING:
+            matching = _matching(lab, wanted)
+            if not wait:
+                raise EdgebenchError(f"{device}: every labgrid place matching {spec.describe()} is in use "
+                                     f"({_in_use(matching)})", hint="leave out --no-wait to wait in labgrid's queue")
+            for line in _waiting_lines(lab, coordinator, ticket, matching, what):
+                if line not in shown:
+                    on_wait(line)
+                    shown.add(line)
+            lab.wait(POLL_S)
+            ticket = lab.poll(ticket.token)
+        if ticket.state is not Queue.ALLOCATED:
+            raise EdgebenchError(f"{device}: labgrid reservation {ticket.token} for {what} is {ticket.state.value}")
+        service = lab.service(ticket.place)
+        # The acquire and its record are one step, never cut in half by Ctrl-C; the record is written
+        # first: a run killed between the two would leave a place nobody can name.
+        with interrupts_held():
+            record = holds.write(coordinator, ticket.place, ticket.token)
+            try:
+                lab.acquire(ticket.place)
+            except BaseException:
+                holds.remove(record)
+                raise
+            held = Held(coordinator, ticket.place, ticket.token, service, record)
+        return held
     except BaseException:
         if held is not None:  # interrupted right after the acquire
             release_place(held)
@@ -87,17 +87,18 @@ def hold_place(coordinator: str, spec: LabgridPlace, device: str, *, wait: bool,
 
 def release_place(held: Held) -> str | None:
     """Release the place and cancel its reservation; None when done, else the one line saying what was
-    left held and the command that frees it (the caller is already on its way out: this never raises)."""
+    left held and the command that frees it (the caller is on its way out: only a Ctrl-C or SIGTERM that
+    arrived meanwhile is raised, once done)."""
     with interrupts_held():
         try:
-            with Lab(held.coordinator) as lab:
-                place = lab.place(held.place)
-                ours = place is not None and place.acquired_by == lab.identity and place.reservation == held.token
-                # The reservation first: released before it, the place would sit allocated to it for a moment.
-                if any(t.token == held.token for t in lab.tickets()):
-                    lab.cancel(held.token)
-                if ours:
-                    lab.release(held.place)
+            lab = Lab(held.coordinator)
+            place = lab.place(held.place)
+            ours = place is not None and place.acquired_by == lab.identity and place.reservation == held.token
+            # The reservation first: released before it, the place would sit allocated to it for a moment.
+            if any(t.token == held.token for t in lab.tickets()):
+                lab.cancel(held.token)
+            if ours:
+                lab.release(held.place)
         except EdgebenchError as exc:
             return (f"labgrid place {held.place} may still be held ({exc.message}); free it: "
                     f"{free_command(held.coordinator, held.place, held.token)}")
@@ -108,9 +109,9 @@ def release_place(held: Held) -> str | None:
 def _cancel(coordinator: str, token: str) -> None:
     """Drop a reservation not (or no longer) needed; a coordinator gone by now drops it itself (60 s)."""
     try:
-        with Lab(coordinator) as lab:
-            if any(t.token == token for t in lab.tickets()):
-                lab.cancel(token)
+        lab = Lab(coordinator)
+        if any(t.token == token for t in lab.tickets()):
+            lab.cancel(token)
     except EdgebenchError:
         pass
 
