@@ -19,7 +19,8 @@ from edgebench.boards.lab import Lab, Service, require_labgrid
 from edgebench.boards.launcher import Launcher
 from edgebench.boards.real import DEFAULT_REMOTE_WORKDIR
 from edgebench.boards.reserve import Held, hold_place, release_place
-from edgebench.boards.transport import SSHTransport, Transport
+from edgebench.boards.ssh import SSHTransport
+from edgebench.boards.transport import Transport
 from edgebench.console import err
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import BoardState
