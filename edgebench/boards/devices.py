@@ -112,7 +112,7 @@ class Device:
     cores: int
     clock_mhz: int
     source: Path  # the devices.yaml this entry came from
-    connection: Connection | None = None  # None for emulated targets: `edgebench target up` provides it
+    connection: Connection | None = None  # None for emulated targets (`edgebench target up` provides it) and labgrid places
     workdir: str | None = None  # remote folder; relative = under the login's home; None = the default
     cache: CacheGeometry | None = None
     runner: RunnerDefaults = field(default_factory=RunnerDefaults)

@@ -31,7 +31,7 @@ class InventoryRow:
     cores: int
     clock_mhz: int
     kind: str  # "emulated" | "real" | "labgrid"
-    status: str  # emulated: "up" | "down"; real: "reachable" | "unreachable"
+    status: str  # emulated: "up" | "down"; real and labgrid: "reachable" | "unreachable"
     detail: str  # why unreachable, or where the target listens
     source: str
     problem: str | None = None  # unreachable: transport.ConnectProblem's word for why (refused, timed out, ...)
