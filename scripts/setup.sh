@@ -2,7 +2,7 @@
 # Sets up a fresh Debian/Ubuntu machine (as root) for edgebench: the cross-compilers, QEMU user-mode
 # emulation and OpenSSH server that the emulated boards need, then the Python package itself.
 #   scripts/setup.sh          everything to run edgebench
-#   scripts/setup.sh --test   the same plus the test tools
+#   scripts/setup.sh --test   the same plus the test tools (labgrid too: the tests start a coordinator and an exporter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,4 +55,6 @@ fi
 python3 -m pip install -q --upgrade pip
 python3 -m pip install -q meson==0.63.3
 python3 -m pip install -q -e ".${extra}"
+# The labgrid the tests' loopback farm is checked with (tests/labgrid_farm.py); for a lab: edgebench[labgrid].
+[ -n "${extra}" ] && python3 -m pip install -q labgrid==26.0.1
 echo "edgebench is set up: $(command -v edgebench)"

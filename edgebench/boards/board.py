@@ -2,7 +2,8 @@
 protocols): how a board is reached, how a program starts there, what its state probe reads and whether its
 runs are counted. Code outside edgebench.boards holds a Board and never asks which kind it is.
 
-    board = board_for(device)          # RealBoard (SSH to hardware) or EmulatedBoard (private sshd + QEMU)
+    board = board_for(device)          # RealBoard (SSH to hardware) or EmulatedBoard (private sshd + QEMU),
+                                       # either one on a labgrid place (LabgridBoard) when the entry names one
     link = board.open()                # an open transport and the workdir there; link.close() after
 """
 
@@ -67,7 +68,7 @@ class Counter:
 
 class Board(Protocol):
     device: Device
-    kind: str  # "real" | "emulated": what the inventory calls it
+    kind: str  # "real" | "emulated" | "labgrid": what the inventory calls it
     counts: bool  # exact per-iteration counts (instructions, cache misses) can be made here
     pins_cpus: bool  # --cpus names this board's cores (under qemu-user it would pin host threads)
 
@@ -94,9 +95,15 @@ class Board(Protocol):
         """`before` completed with what the board says after the run, and the flags that calls for."""
 
 
-def board_for(device: Device) -> Board:
-    """The Board of an inventory entry: emulated when it names an emulator, else a real board over SSH."""
+def board_for(device: Device, *, wait: bool = True) -> Board:
+    """The Board of an inventory entry: emulated when it names an emulator, else a real board over SSH; on a
+    labgrid place when it names one (`wait`: queue for the place while it is in use, else refuse at once)."""
     from edgebench.boards.emulated import EmulatedBoard
     from edgebench.boards.real import RealBoard
 
-    return EmulatedBoard(device) if device.emulated else RealBoard(device)
+    board = EmulatedBoard(device) if device.emulated else RealBoard(device)
+    if device.labgrid is None:
+        return board
+    from edgebench.boards.farm import LabgridBoard
+
+    return LabgridBoard(board, wait=wait)

@@ -8,7 +8,8 @@ the file, the entry and the field, so a typo in a 40-board inventory is found at
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -35,6 +36,34 @@ class Connection:
     known_hosts: str | None = None  # default ~/.ssh/known_hosts
     ssh_config: str | None = None  # default ~/.ssh/config (read when it exists); "none" reads no config
     connect_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class LabgridPlace:
+    """A board in a labgrid lab: one named place, or any place whose tags include all of `tags` (the
+    coordinator queues the request while every such place is in use). The place's NetworkService says where
+    it is reached; `ssh` holds the rest (key, known_hosts, ...), its host, port and user being the place's."""
+
+    place: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    coordinator: str | None = None  # HOST:PORT; None: --coordinator or LG_COORDINATOR
+    ssh: Connection = Connection(host="")
+
+    @property
+    def wanted(self) -> dict[str, str]:
+        """The coordinator's reservation filter: its scheduler matches a place's name as the tag "name"."""
+        return {"name": self.place} if self.place else dict(self.tags)
+
+    def describe(self) -> str:
+        return self.place or " ".join(f"{k}={v}" for k, v in self.tags)
+
+    def coordinator_address(self, device: str) -> str:
+        address = self.coordinator or os.environ.get("LG_COORDINATOR")
+        if not address:
+            raise EdgebenchError(f"device {device!r} is a labgrid place but no coordinator is named",
+                                 hint="add labgrid.coordinator: HOST:PORT to its entry, set LG_COORDINATOR, or "
+                                      "pass --coordinator")
+        return address
 
 
 @dataclass(frozen=True)
@@ -83,17 +112,28 @@ class Device:
     cores: int
     clock_mhz: int
     source: Path  # the devices.yaml this entry came from
-    connection: Connection | None = None  # None for emulated targets: `edgebench target up` provides it
+    connection: Connection | None = None  # None for emulated targets (`edgebench target up` provides it) and labgrid places
     workdir: str | None = None  # remote folder; relative = under the login's home; None = the default
     cache: CacheGeometry | None = None
     runner: RunnerDefaults = field(default_factory=RunnerDefaults)
     emulator: Emulator | None = None
     description: str = ""
     system_view: SystemViewSpec | None = None  # parsed for every device; emulated ones present it to the guest
+    labgrid: LabgridPlace | None = None  # reached through a labgrid coordinator's place (acquired per run)
 
     @property
     def emulated(self) -> bool:
         return self.emulator is not None
+
+
+def with_coordinator(device: Device, address: str | None) -> Device:
+    """`device` with --coordinator applied (it wins over the entry's and LG_COORDINATOR)."""
+    if address is None:
+        return device
+    if device.labgrid is None:
+        raise EdgebenchError(f"--coordinator is for labgrid devices; {device.name} is reached without one",
+                             hint=f"give {device.name} a labgrid: {{place: ...}} entry, or leave --coordinator out")
+    return replace(device, labgrid=replace(device.labgrid, coordinator=address))
 
 
 def user_devices_file() -> Path:
@@ -195,7 +235,7 @@ class _Entry:
 
 
 _DEVICE_FIELDS = {"arch", "cpu", "cores", "clock_mhz", "cache", "connection", "workdir", "runner", "emulator",
-                  "description", "system_view"}
+                  "description", "system_view", "labgrid"}
 _CONNECTION_FIELDS = {"host", "port", "user", "identity_file", "proxy_jump", "known_hosts", "ssh_config",
                       "connect_timeout_s"}
 
@@ -207,9 +247,10 @@ def _parse_device(path: Path, name: str, data: Any) -> Device:
     if arch not in ARCHES:
         entry.fail("arch", f"must be one of {', '.join(ARCHES)}, got {arch!r}")
     emulator = _parse_emulator(entry, arch)
-    connection = _parse_connection(entry.sub("connection"))
-    if emulator is None and connection is None:
-        entry.fail("connection", "missing: a real board needs connection.host (or give an emulator)")
+    labgrid = _parse_labgrid(entry.sub("labgrid"), entry.sub("connection"))
+    connection = None if labgrid else _parse_connection(entry.sub("connection"))
+    if emulator is None and connection is None and labgrid is None:
+        entry.fail("connection", "missing: a real board needs connection.host (or give an emulator or labgrid)")
     if emulator is not None and connection is not None:
         entry.fail("connection", "an emulated target is reached through `edgebench target up`; drop connection")
     workdir = entry.get("workdir", str)
@@ -232,7 +273,40 @@ def _parse_device(path: Path, name: str, data: Any) -> Device:
         emulator=emulator,
         description=entry.get("description", str, ""),
         system_view=_parse_system_view(entry.sub("system_view"), arch, clock_mhz, cache),
+        labgrid=labgrid,
     )
+
+
+# labgrid's own rule for tag names (labgrid.remote.common.TAG_KEY); its coordinator refuses any other.
+_TAG_KEY = re.compile(r"[a-z][a-z0-9_]+")
+
+
+def _parse_labgrid(entry: _Entry | None, connection: _Entry | None) -> LabgridPlace | None:
+    if entry is None:
+        return None
+    entry.refuse_unknown({"place", "tags", "coordinator"})
+    place, tags = entry.get("place", str), entry.get("tags", dict)
+    if (place is None) == (tags is None):
+        entry.fail("", "name one place (place: pi4-03) or the tags any free place must have (tags: {board: rpi4})")
+    if place is not None and not place.strip():
+        entry.fail("place", "must be a place name")
+    if tags is not None:
+        if not tags:
+            entry.fail("tags", "expected at least one tag, e.g. {board: rpi4}")
+        for key, value in tags.items():
+            if not isinstance(key, str) or not _TAG_KEY.fullmatch(key):
+                entry.fail("tags", f"tag name {key!r}: labgrid takes lower-case letters, digits and '_' "
+                                   "(2 or more, a letter first)")
+            if not isinstance(value, str) or not value:
+                entry.fail(f"tags.{key}", f"expected a non-empty string, got {value!r}")
+    ssh = Connection(host="")
+    if connection is not None:
+        for key in ("host", "port", "user"):
+            if key in connection.data:
+                connection.fail(key, "a labgrid place's NetworkService says where it is reached; drop it here")
+        ssh = _parse_connection(connection, host_required=False)
+    return LabgridPlace(place=place, tags=tuple(sorted(tags.items())) if tags else (),
+                        coordinator=entry.get("coordinator", str), ssh=ssh)
 
 
 def default_system_view(arch: str, clock_mhz: int, cache: CacheGeometry | None) -> SystemViewSpec:
@@ -282,7 +356,7 @@ def _parse_emulator(entry: _Entry, arch: str) -> Emulator | None:
     return Emulator(tuple(argv))
 
 
-def _parse_connection(entry: _Entry | None) -> Connection | None:
+def _parse_connection(entry: _Entry | None, host_required: bool = True) -> Connection | None:
     if entry is None:
         return None
     entry.refuse_unknown(_CONNECTION_FIELDS)
@@ -301,7 +375,7 @@ def _parse_connection(entry: _Entry | None) -> Connection | None:
         return str(entry.path.parent.resolve() / value)
 
     return Connection(
-        host=entry.get("host", str, required=True),
+        host=entry.get("host", str, required=True) if host_required else "",
         port=port,
         user=entry.get("user", str),
         identity_file=local_path("identity_file"),

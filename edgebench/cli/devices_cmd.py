@@ -30,8 +30,8 @@ class InventoryRow:
     cpu: str
     cores: int
     clock_mhz: int
-    kind: str  # "emulated" | "real"
-    status: str  # emulated: "up" | "down"; real: "reachable" | "unreachable"
+    kind: str  # "emulated" | "real" | "labgrid"
+    status: str  # emulated: "up" | "down"; real and labgrid: "reachable" | "unreachable"
     detail: str  # why unreachable, or where the target listens
     source: str
     problem: str | None = None  # unreachable: transport.ConnectProblem's word for why (refused, timed out, ...)

@@ -11,6 +11,10 @@ DEVICES_OPTION = click.option(
     help="A devices.yaml that takes precedence over ./devices.yaml, ~/.config/edgebench/devices.yaml and the "
          "packaged default.")  # fmt: skip
 
+COORDINATOR_OPTION = click.option(
+    "--coordinator", metavar="HOST:PORT",
+    help="The labgrid coordinator of a labgrid device (wins over its entry's labgrid.coordinator and LG_COORDINATOR).")
+
 ARTIFACTS_OPTION = click.option(
     "--artifacts", "artifacts_root", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts"),
     show_default=True, help="Where zoo models are exported to and looked up.")  # fmt: skip

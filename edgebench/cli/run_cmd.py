@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 
 from edgebench.cli import main
-from edgebench.cli.options import ARTIFACTS_OPTION, DEVICES_OPTION, selected_models
+from edgebench.cli.options import ARTIFACTS_OPTION, COORDINATOR_OPTION, DEVICES_OPTION, selected_models
 from edgebench.cli.stored_runs import STORE_OPTION
 from edgebench.console import err, print_json, stdout_console
 from edgebench.errors import EdgebenchError
@@ -78,16 +78,19 @@ def check_affinity(device, settings: RunSettings, counting: bool) -> None:
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_ID]",
               help="Continue a run (default: the latest on this device), skipping the models it finished; what it "
                    "was asked to run (device, models, suite, loops, ...) comes from that run unless given again.")
-@click.option("--no-wait", is_flag=True, help="Refuse at once when another run holds the board instead of waiting.")
+@click.option("--no-wait", is_flag=True, help="Refuse at once when another run holds the board (on a labgrid device: "
+                                              "every matching place) instead of waiting.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=3600.0, show_default=True,
               help="Seconds per model on the board (waiting for the board's lock does not count).")
 @ARTIFACTS_OPTION
 @DEVICES_OPTION
+@COORDINATOR_OPTION
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print every RunResult as JSON on stdout.")
 @click.pass_context
 def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threads, min_time_ms, powersave, cpus,
-            fp16, counters, per_layer, resume, no_wait, timeout_s, artifacts_root, devices_file, store_path, as_json):
+            fp16, counters, per_layer, resume, no_wait, timeout_s, artifacts_root, devices_file, coordinator, store_path,
+            as_json):
     """Run models on a device and store every timed iteration with the board's state.
 
     On a fresh machine this needs nothing else: it exports the models, cross-builds NCNN and the runner
@@ -107,10 +110,13 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
 
     On a real board, --threads N, --powersave 0|1|2 or --cpus 0,2 choose the cores, and the board state
     records each used CPU's frequency and governor before and after.
+
+    A labgrid device (devices.yaml `labgrid: {place: NAME}` or `{tags: {board: rpi4}}`) is acquired from its
+    coordinator for the run, waiting in labgrid's queue while it is in use, and released when the run ends.
     """
     from edgebench.bench.session import RunRequest
     from edgebench.boards.board import board_for
-    from edgebench.boards.devices import get_device
+    from edgebench.boards.devices import get_device, with_coordinator
     from edgebench.cli.running import failed_models, run_with_progress, timed_settings
 
     if not resume:  # a mistyped --device is named before a store file is created for it
@@ -123,7 +129,7 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
             if resumed is None:
                 raise EdgebenchError(f"nothing to resume: no run with results stored for {device_name}")
         asked = {**ctx.params, **(_asked(ctx, resumed) if resumed else {})}
-        device = get_device(asked["device_name"], devices_file)
+        device = with_coordinator(get_device(asked["device_name"], devices_file), coordinator)
         names = selected_models(asked["models"], asked["suite"]) or ["fd_mobilenet"]
         fp16 = asked["fp16"]
         settings = timed_settings(device.runner, loops=asked["loops"], warmup=asked["warmup"], threads=asked["threads"],

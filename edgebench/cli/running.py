@@ -29,7 +29,8 @@ def run_with_progress(request: RunRequest, store: Store, show: Callable[[RunResu
     from edgebench.boards.board import board_for
 
     with model_progress(len(request.models)) as (stage, model_done):
-        session = Session(board_for(request.device), BuiltRuntimes(), store, argv=sys.argv[:], on_stage=stage)
+        board = board_for(request.device, wait=request.wait_for_lock)
+        session = Session(board, BuiltRuntimes(), store, argv=sys.argv[:], on_stage=stage)
         try:
             run_id, _ = session.execute(request, lambda result: (show(result), model_done()))
         except EdgebenchError as exc:
