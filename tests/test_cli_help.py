@@ -94,11 +94,11 @@ def test_zoo_models_in_examples_exist():
 
 def test_the_cli_loads_no_ssh_stack_until_a_board_is_reached():
     """`edgebench --help` and every command's parsing stay fast: paramiko (a third of a second) and torch load
-    only where a command reaches a board or exports."""
+    only where a command reaches a board or exports, labgrid (gRPC) only for a labgrid place."""
     import subprocess
     import sys
 
-    code = "import sys, edgebench.cli; print(sorted(m for m in ('paramiko', 'torch') if m in sys.modules))"
+    code = "import sys, edgebench.cli; print(sorted(m for m in ('paramiko', 'torch', 'labgrid', 'grpc') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
