@@ -1,9 +1,9 @@
 """Refit the modeled-latency constants from scratch and write the fit report.
 
 1. Count: every NCNN reference param (ncnn_tools/reference_models/*.param, generated zero weights)
-   runs once under QEMU with the counting plugin per calibration target (a CPU in one instruction set, on its
-   device: cortex-a9 on imx6, cortex-a53 on rpi3 (A64) and rpi3-32 (A32), cortex-a72 on rpi4), 1 warm-up + 1 timed
-   iteration, 1 thread; the timed iteration's counts go to benchmarks/calibration_counts.json, keyed by
+   runs once under QEMU with the counting plugin per calibration target (a CPU in one instruction set, on
+   its device: cortex-a9 on imx6, cortex-a53 on rpi3 (A64) and rpi3-32 (A32), cortex-a72 on rpi4, cortex-a7
+   on imx7), 1 warm-up + 1 timed iteration, 1 thread; the timed iteration's counts go to benchmarks/calibration_counts.json, keyed by
    everything they depend on (param, runtime build, plugin source, QEMU version, target, cache geometry), so a
    refit is instant and a changed runtime or plugin is counted again. At most 2 QEMU processes at a time.
 2. Fit: per target, against NCNN's published single-thread latencies (threads=1, powersave=0) of that CPU's
@@ -13,7 +13,7 @@
    benchmarks/calibration_report.md.
 
     python benchmarks/calibration.py                       # cortex-a9 only (the i.MX6 model)
-    python benchmarks/calibration.py --cpus cortex-a9,cortex-a53,cortex-a53-aarch32,cortex-a72
+    python benchmarks/calibration.py --cpus cortex-a9,cortex-a53,cortex-a53-aarch32,cortex-a72,cortex-a7
     python benchmarks/calibration.py --fit-only            # refit from the cached counts, count nothing
 """
 
@@ -78,6 +78,7 @@ TARGETS = {
         CalibrationTarget("cortex-a53", "cortex-a53", "rpi3", "Raspberry Pi 3 Model B+", 1400.0),
         CalibrationTarget("cortex-a53-aarch32", "cortex-a53", "rpi3-32", "Raspberry Pi 3 Model B+", 1400.0),
         CalibrationTarget("cortex-a72", "cortex-a72", "rpi4", "Raspberry Pi 4 Model B", 1800.0),
+        CalibrationTarget("cortex-a7", "cortex-a7", "imx7", "Freescale i.MX7 Dual", 1000.0),
     )
 }
 
@@ -647,7 +648,7 @@ def write_outputs(cals: list[CpuCalibration], command: str) -> tuple[str, str]:
              "stalls scale with the core clock (the Cortex-A53 section tests that across two clocks); the Zynq-7020 "
              "and the i.MX6 Solo/DualLite share the Cortex-A9's 32 KiB L1s and a 512 KiB PL310 L2 (an i.MX6 "
              "Quad/Dual has 1 MiB: a different device entry, uncalibrated). A CPU's constants apply only to a device "
-             "with the same cache geometry. The i.MX7D (Cortex-A7) rows are not fitted: no A7 counts exist yet.",
+             "with the same cache geometry.",
              "", "The Cortex-A53 is fitted twice against the same published Raspberry Pi 3 B+ rows: counted as A32 "
              "code on `rpi3-32` (an armv7 runtime, as under the 32-bit Raspbian those rows were measured on) and as "
              "A64 code on `rpi3`. The goals table shows which the rows belong to; the A64 fit stays for 64-bit "

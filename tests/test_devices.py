@@ -35,7 +35,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_packaged_default_ships_the_three_emulated_boards(isolated):
     devices = load_devices()
-    assert set(devices) == {"imx6", "rpi3", "rpi3-32", "rpi4"}
+    assert set(devices) == {"imx6", "imx7", "rpi3", "rpi3-32", "rpi4"}
     assert (devices["rpi3-32"].arch, devices["rpi3-32"].cpu) == ("armv7", "cortex-a53")  # a Pi 3 under Raspbian
     imx6 = devices["imx6"]
     assert (imx6.arch, imx6.cpu, imx6.cores, imx6.clock_mhz) == ("armv7", "cortex-a9", 1, 800)
