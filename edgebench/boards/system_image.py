@@ -163,6 +163,7 @@ def build_image(name: str, refresh: bool = False, say: Callable[[str], None] = l
     """The image of `name` for the packages' current versions: (image, whether it was built now). `refresh`
     fetches the package lists again first (else they are fetched once)."""
     r = recipe(name)
+    start = time.monotonic()  # the build time counts the package lists too, when they are fetched
     archive = _archive(r)
     if refresh or not archive.has_lists:
         say(f"fetching the Debian {r.debian_arch} package lists")
@@ -174,7 +175,6 @@ def build_image(name: str, refresh: bool = False, say: Callable[[str], None] = l
     if existing is not None:
         return existing, False
     say(f"building system image {name} from {len(packages)} Debian packages ({packages[0].name} {packages[0].version})")
-    start = time.monotonic()
     ensure_dir(images_dir(), "the system images folder", "point EDGEBENCH_CACHE at a writable folder")
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=images_dir()) as tmp:
         work = Path(tmp)
