@@ -50,5 +50,5 @@ def write_initramfs(tree: Path, out: Path, modes: dict[str, int], nodes: tuple[D
         chunks.append(_entry(node.path, stat.S_IFCHR | node.mode, ino=ino, rdev=(node.major, node.minor)))
         ino += 1
     chunks.append(_entry("TRAILER!!!", 0))
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz:
+    with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz:
         gz.write(b"".join(chunks))

@@ -280,11 +280,15 @@ def shutdown(device: Device) -> Shutdown:
 def _poweroff(device: Device, machine: Machine) -> bool:
     """Ask the guest to power off and wait for its kernel's last words; False when it never got there."""
     try:
-        with SSHTransport.connect(dataclasses.replace(_connection(device, machine), connect_timeout_s=5.0),
-                                  name=device.name) as transport:
+        transport = SSHTransport.connect(dataclasses.replace(_connection(device, machine), connect_timeout_s=5.0),
+                                         name=device.name)
+    except EdgebenchError:  # no login: the guest hangs (or its image is gone), nothing to wait for
+        return False
+    with transport:
+        try:
             transport.run(["poweroff"], timeout=10)
-    except EdgebenchError:  # no login (hung), or the connection dropped as the guest went down
-        pass
+        except EdgebenchError:  # the connection may drop as the guest goes down
+            pass
     deadline = time.monotonic() + HALT_TIMEOUT_S
     console = _files(device)["console"]
     while time.monotonic() < deadline:
