@@ -214,3 +214,27 @@ def test_imx6q_boots_runs_a_model_over_ssh_and_powers_off(imx6q_sys, shared_cach
     console = (targets.state_dir(imx6q_sys) / "console.log").read_text()
     assert "reboot: System halted" in console  # the guest powered off on its own before QEMU was ended
     assert machine_status(imx6q_sys).health is Health.DOWN and not system_board._qemu_alive(machine, imx6q_sys)
+
+
+@pytest.mark.slow
+def test_target_image_cli_reuses_the_image_of_the_same_package_versions(edgebench_dirs, shared_cache, monkeypatch):
+    from click.testing import CliRunner
+
+    from edgebench.cli import main
+
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
+    first = CliRunner().invoke(main, ["target", "image", "imx6q", "--json"], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, ["target", "image", "imx6q", "--json"], catch_exceptions=False)
+    one, two = json.loads(first.stdout), json.loads(again.stdout)
+    assert two["built_now"] is False and two["key"] == one["key"] and two["folder"] == one["folder"]
+    assert {"busybox-static", "dropbear-bin", "openssh-sftp-server"} <= set(one["packages"])
+    assert any(name.startswith("linux-image-") and name.endswith("-armmp") for name in one["packages"])
+    folder = Path(one["folder"])
+    for name in ("vmlinuz", "imx6q-sabrelite.dtb", "initramfs.cpio.gz", "client_ed25519"):
+        assert (folder / name).is_file()
+    # the pinned host key is the one inside the image; its private half never leaves the initramfs
+    entries = _read_newc(folder / "initramfs.cpio.gz")
+    assert entries["etc/dropbear/dropbear_ed25519_host_key"][0] == stat.S_IFREG | 0o600
+    assert one["host_key"].startswith("ssh-ed25519 ") and not (folder / "dropbear_ed25519_host_key").exists()
+    assert entries["root/.ssh/authorized_keys"][3] == (folder / "client_ed25519.pub").read_bytes()

@@ -63,14 +63,21 @@ class DebianArchive:
         (self.root / "status").touch()
         self._apt("apt-get", ["update"])
 
-    def candidate(self, name: str) -> Package:
-        """The version apt would install now, with its dependencies."""
-        text = self._apt("apt-cache", ["show", "--no-all-versions", name])
-        fields = dict(re.findall(r"^(Version|Depends): (.*)$", text, flags=re.M))
-        if "Version" not in fields:
-            raise EdgebenchError(f"Debian package {name} ({self.arch}) not found in the package lists",
+    def candidates(self, names: list[str]) -> list[Package]:
+        """The versions apt would install now, with their dependencies, in the order asked (one apt-cache
+        call: each reads every package list)."""
+        text = self._apt("apt-cache", ["show", "--no-all-versions", *names])
+        found = {}
+        for stanza in text.split("\n\n"):
+            fields = dict(re.findall(r"^(Package|Version|Depends): (.*)$", stanza, flags=re.M))
+            if "Package" in fields and "Version" in fields:
+                found.setdefault(fields["Package"], Package(fields["Package"], fields["Version"],
+                                                            fields.get("Depends", "")))
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise EdgebenchError(f"Debian package {missing[0]} ({self.arch}) not found in the package lists",
                                  hint="edgebench target image NAME --refresh fetches the lists again")
-        return Package(name=name, version=fields["Version"], depends=fields.get("Depends", ""))
+        return [found[n] for n in names]
 
     def download(self, packages: list[Package], dest: Path) -> list[Path]:
         """The .deb files of exactly these versions, downloaded into `dest` (signatures checked by apt)."""

@@ -132,11 +132,11 @@ def _archive(r: ImageRecipe) -> DebianArchive:
 def resolve_packages(r: ImageRecipe, archive: DebianArchive) -> list[Package]:
     """The packages of the image at the versions apt offers now: the versioned kernel the metapackage names,
     then the userland and its libraries."""
-    meta = archive.candidate(r.kernel_package)
+    (meta,) = archive.candidates([r.kernel_package])
     kernel = re.match(r"\s*(linux-image-[^\s,(]+)", meta.depends)
     if kernel is None:
         raise EdgebenchError(f"{r.kernel_package} {meta.version} names no kernel package (Depends: {meta.depends})")
-    return [archive.candidate(kernel.group(1)), *(archive.candidate(p) for p in (*USERLAND, *LIBRARIES))]
+    return archive.candidates([kernel.group(1), *USERLAND, *LIBRARIES])
 
 
 def image_key(r: ImageRecipe, packages: list[Package]) -> str:
