@@ -128,15 +128,15 @@ def test_qemu_command_forwards_ssh_on_loopback_only_and_logs_the_console(imx6q_s
     assert "-no-reboot" in argv and "panic=1" in argv[argv.index("-append") + 1]
 
 
-def _record(device, pid: int, port: int) -> None:
+def _record(device, pid: int, port: int, ssh_after_s: float | None = 30.0) -> None:
     folder = targets.state_dir(device)
     folder.mkdir(parents=True, exist_ok=True)
     machine = Machine(pid=pid, port=port, image="/nonexistent", host_key="ssh-ed25519 AAAA", argv=["qemu"],
-                      started=time.time())
+                      started=time.time(), ssh_after_s=ssh_after_s)
     (folder / "machine.json").write_text(json.dumps(machine.__dict__))
 
 
-def test_status_names_down_crashed_and_hung(imx6q_sys, monkeypatch):
+def test_status_names_down_crashed_booting_and_hung(imx6q_sys, monkeypatch):
     monkeypatch.setattr(system_board, "BANNER_TIMEOUT_S", 0.5)  # how long a silent port is waited for
     assert machine_status(imx6q_sys).health is Health.DOWN
 
@@ -152,14 +152,22 @@ def test_status_names_down_crashed_and_hung(imx6q_sys, monkeypatch):
     with pytest.raises(EdgebenchError, match="crashed"):
         system_board.boot(imx6q_sys)  # named, never silently rebooted
 
-    # hung: QEMU's process lives (its command line names the state folder) and its port accepts, as user
-    # networking always does, but no SSH banner ever comes
+    # a panicked kernel whose QEMU runs on (sabrelite cannot reset under QEMU, so the kernel halts) is crashed
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen()
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(targets.state_dir(imx6q_sys))])
     try:
         _record(imx6q_sys, alive.pid, silent.getsockname()[1])
+        status = machine_status(imx6q_sys)
+        assert status.health is Health.CRASHED and "still runs" in status.detail
+        (targets.state_dir(imx6q_sys) / "console.log").write_text("[ 3.1] Run /init as init process\n")
+
+        # hung: QEMU's process lives (its command line names the state folder) and its port accepts, as user
+        # networking always does, but no SSH banner ever comes
+        _record(imx6q_sys, alive.pid, silent.getsockname()[1], ssh_after_s=None)
+        assert machine_status(imx6q_sys).health is Health.BOOTING  # no login yet, within the boot timeout
+        _record(imx6q_sys, alive.pid, silent.getsockname()[1])  # it logged in once: silence now is a hang
         status = machine_status(imx6q_sys)
         assert status.health is Health.HUNG and "did not answer" in status.detail
         assert targets.target_status(imx6q_sys).problem == status.detail

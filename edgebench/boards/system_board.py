@@ -33,7 +33,7 @@ from edgebench.boards.launcher import Launcher
 from edgebench.boards.real import DEFAULT_REMOTE_WORKDIR
 from edgebench.boards.sshd import free_port
 from edgebench.boards.state import measured_state_after, measured_state_before
-from edgebench.boards.system_image import SystemImage, build_image, cached_image, recipe
+from edgebench.boards.system_image import SystemImage, build_image, recipe
 from edgebench.boards.targets import TargetStatus, lifecycle_lock, state_dir
 from edgebench.boards.ssh import SSHTransport, known_hosts_name
 from edgebench.boards.transport import ConnectError, Transport
@@ -46,13 +46,15 @@ BANNER_TIMEOUT_S = 5.0
 # What the guest kernel prints when it stops: after poweroff (sabrelite has no power-off hook, so it halts)
 # and when it dies.
 _HALTED = ("reboot: System halted", "reboot: Power down")
-_CRASH_MARKS = ("Kernel panic", "Internal error:", "Unable to handle kernel", "BUG:", "Oops")
+_PANIC = "Kernel panic"
+_CRASH_MARKS = (_PANIC, "Internal error:", "Unable to handle kernel", "BUG:", "Oops")
 
 
 class Health(enum.Enum):
     UP = "up"
     DOWN = "down"
-    CRASHED = "crashed"  # QEMU exited on its own (a kernel panic reboots, and -no-reboot ends QEMU)
+    BOOTING = "booting"  # QEMU runs, no SSH login yet, still within the boot timeout
+    CRASHED = "crashed"  # the guest kernel panicked (its console says so), or QEMU exited on its own
     HUNG = "hung"  # QEMU runs but the guest's SSH server sends no banner
 
 
@@ -133,11 +135,18 @@ def machine_status(device: Device) -> MachineStatus:
     console = _files(device)["console"]
     if machine is None:
         return MachineStatus(Health.DOWN, None, f"edgebench target up {device.name}")
+    why = console_problem(console)
     if not _qemu_alive(machine, device):
-        why = console_problem(console) or f"qemu exited; the console's last line: {_console_tail(console)}"
+        why = why or f"qemu exited; the console's last line: {_console_tail(console)}"
         return MachineStatus(Health.CRASHED, machine, f"crashed: {why} (console: {console})")
+    if why is not None and _PANIC in why:  # sabrelite cannot reset under QEMU: a panicked kernel just halts
+        return MachineStatus(Health.CRASHED, machine, f"crashed: {why} (qemu pid {machine.pid} still runs; "
+                                                      f"console: {console})")
     if not _banner(machine.port, BANNER_TIMEOUT_S):
-        why = console_problem(console)
+        since = time.time() - machine.started
+        if machine.ssh_after_s is None and since < BOOT_TIMEOUT_S:
+            return MachineStatus(Health.BOOTING, machine, f"booting: qemu (pid {machine.pid}) started {since:.0f} s "
+                                                          f"ago, no SSH yet (console: {console})")
         return MachineStatus(Health.HUNG, machine,
                              f"hung: qemu (pid {machine.pid}) runs but the guest's SSH server did not answer within "
                              f"{BANNER_TIMEOUT_S:g} s{'; ' + why if why else ''} (console: {console})")
@@ -151,7 +160,8 @@ def machine_argv(device: Device, image: SystemImage, port: int) -> list[str]:
                for arg in ("-serial", f"file:{files['console']}" if i == r.console_serial else "null")]
     return [*r.machine, "-smp", str(device.cores), "-m", f"{device.system.memory_mib}M",
             "-kernel", str(image.kernel), "-dtb", str(image.dtb), "-initrd", str(image.initramfs),
-            # panic=1 reboots a dead kernel and -no-reboot turns that into QEMU's exit: a crash is never a hang
+            # A panic is read from the console: QEMU 7.2 cannot reset a sabrelite, so panic=1's reboot halts.
+            # -no-reboot ends QEMU should a guest ever reset, so a rebooted board never passes for the booted one.
             "-append", f"console={r.console} panic=1", "-no-reboot",
             "-display", "none", "-monitor", "none", *serials,
             "-nic", f"user,hostfwd=tcp:127.0.0.1:{port}-:22",
@@ -163,14 +173,6 @@ def _connection(device: Device, machine: Machine) -> Connection:
     return Connection(host="127.0.0.1", port=machine.port, user="root",
                       identity_file=str(Path(machine.image) / "client_ed25519"),
                       known_hosts=str(_files(device)["known_hosts"]), ssh_config="none", connect_timeout_s=10.0)
-
-
-def _image_for(device: Device, say: Callable[[str], None]) -> SystemImage:
-    image = cached_image(device.system.image)
-    if image is not None:
-        return image
-    image, _ = build_image(device.system.image, say=say)
-    return image
 
 
 def _launch(device: Device, image: SystemImage) -> Machine:
@@ -193,7 +195,8 @@ def _launch(device: Device, image: SystemImage) -> Machine:
                              mode=0o600)
             _record(device, machine)
             return machine
-        if "hostfwd" not in done.stderr or attempt == 2:
+        # QEMU 7.2: "Could not set up host forwarding rule ..." when the port was taken since free_port()
+        if "forwarding rule" not in done.stderr or attempt == 2:
             raise EdgebenchError(f"{argv[0]} did not start {device.name}: {done.stderr.strip()[-300:]}")
     raise AssertionError("unreachable")
 
@@ -236,8 +239,12 @@ def boot(device: Device, say: Callable[[str], None] = lambda _: None,
         if status.health in (Health.CRASHED, Health.HUNG):
             raise EdgebenchError(f"{device.name} {status.detail}",
                                  hint=f"edgebench target down {device.name}, then up again")
-        image = _image_for(device, say)
-        machine = _launch(device, image)
+        if status.health is Health.BOOTING:  # an `up` that was interrupted: its machine is waited for
+            machine = status.machine
+            timeout_s = max(1.0, machine.started + timeout_s - time.time())
+        else:
+            image, _ = build_image(device.system.image, say=say)  # the cached one, unless a package changed
+            machine = _launch(device, image)
         say(f"booting {device.name}: {' '.join(machine.argv[:5])} (TCG: about a minute to SSH)")
         machine = _wait_for_ssh(device, machine, timeout_s)
         return MachineStatus(Health.UP, machine, f"127.0.0.1:{machine.port}")
@@ -271,7 +278,9 @@ def shutdown(device: Device) -> Shutdown:
             return Shutdown.NOT_RUNNING
         result = Shutdown.CLEARED
         if _qemu_alive(machine, device):
-            result = Shutdown.POWERED_OFF if _poweroff(device, machine) else Shutdown.FORCED
+            # only a guest that answers can power itself off; a crashed or hung one is ended at once
+            up = machine_status(device).health is Health.UP
+            result = Shutdown.POWERED_OFF if up and _poweroff(device, machine) else Shutdown.FORCED
             _terminate(machine, device)
         _files(device)["state"].unlink(missing_ok=True)
         return result
@@ -282,7 +291,7 @@ def _poweroff(device: Device, machine: Machine) -> bool:
     try:
         transport = SSHTransport.connect(dataclasses.replace(_connection(device, machine), connect_timeout_s=5.0),
                                          name=device.name)
-    except EdgebenchError:  # no login: the guest hangs (or its image is gone), nothing to wait for
+    except EdgebenchError:  # no login after all (it stopped answering, or its image is gone)
         return False
     with transport:
         try:
@@ -352,7 +361,7 @@ class SystemBoard:
         status = machine_status(self.device)
         if status.health is Health.UP:
             return Reachability("up", f"{status.detail} (qemu pid {status.machine.pid})")
-        if status.health is Health.DOWN:
+        if status.health in (Health.DOWN, Health.BOOTING):
             return Reachability("down", status.detail)
         return Reachability("down", status.detail, problem=status.health.value,
                             hint=f"edgebench target down {self.device.name}, then up again")
@@ -382,5 +391,6 @@ def shutdown_and_say(device: Device) -> bool:
     """`target down`: shut down; a guest that would not power off is said so. False when nothing ran."""
     result = shutdown(device)
     if result is Shutdown.FORCED:
-        say(f"{device.name}: the guest did not power off within {HALT_TIMEOUT_S:g} s; QEMU was stopped")
+        say(f"{device.name}: the guest did not power off (crashed, hung, or no halt within {HALT_TIMEOUT_S:g} s); "
+            f"QEMU was ended")
     return result in (Shutdown.POWERED_OFF, Shutdown.FORCED)

@@ -153,12 +153,6 @@ def _load(folder: Path) -> SystemImage | None:
         return None
 
 
-def cached_image(name: str) -> SystemImage | None:
-    """The newest built image of `name` without asking apt anything (what booting uses)."""
-    images = [img for f in sorted(images_dir().glob(f"{name}-*")) if (img := _load(f)) is not None]
-    return max(images, key=lambda img: (img.folder / "image.json").stat().st_mtime, default=None)
-
-
 def build_image(name: str, refresh: bool = False, say: Callable[[str], None] = lambda _: None) -> tuple[SystemImage, bool]:
     """The image of `name` for the packages' current versions: (image, whether it was built now). `refresh`
     fetches the package lists again first (else they are fetched once)."""
