@@ -1,7 +1,7 @@
-"""How long the full-system i.MX 6 Quad (imx6q-sys) takes: its image build from a cold cache, boot to the
+"""How long a full-system board (default the i.MX 6 Quad, imx6q-sys) takes: its image build from a cold cache, boot to the
 first SSH login, power-off, and a whole `edgebench run` starting with no image at all.
 
-    python benchmarks/system_boot.py [--rounds 3] [--no-cold]
+    python benchmarks/system_boot.py [--device imx6q-sys] [--rounds 3] [--no-cold]
 
 Boots use the cached image (built first when there is none) and a scratch data dir. The cold figures use a
 scratch cache holding links to everything in EDGEBENCH_CACHE except the system images (so the NCNN runtimes
@@ -23,16 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-DEVICE = "imx6q-sys"
 MODEL = "fd_mobilenet_0.25x"
 GOAL_BOOT_S, GOAL_BUILD_S = 60.0, 180.0  # issue 18's goals on a 2-core host
 
 
-def _boots(rounds: int) -> None:
+def _boots(name: str, rounds: int) -> None:
     from edgebench.boards import system_board, targets
     from edgebench.boards.devices import get_device
 
-    device = get_device(DEVICE)
+    device = get_device(name)
     boot_s, down_s = [], []
     for i in range(rounds):
         start = time.monotonic()
@@ -58,7 +57,10 @@ def _timed(argv: list[str], env: dict[str, str], cwd: str) -> float:
     return took
 
 
-def _cold(cache: Path) -> None:
+def _cold(cache: Path, name: str) -> None:
+    from edgebench.boards.devices import get_device
+
+    image = get_device(name).system.image
     edgebench = [sys.executable, "-c", "from edgebench.cli import main; main()"]
     with tempfile.TemporaryDirectory(prefix="edgebench-system-boot-") as tmp:
         scratch = Path(tmp) / "cache"
@@ -67,20 +69,21 @@ def _cold(cache: Path) -> None:
             if entry.name != "system-images":
                 (scratch / entry.name).symlink_to(entry)
         env = {**os.environ, "EDGEBENCH_CACHE": str(scratch), "EDGEBENCH_DATA": str(Path(tmp) / "data")}
-        build = _timed([*edgebench, "target", "image", "imx6q"], env, tmp)
+        build = _timed([*edgebench, "target", "image", image], env, tmp)
         print(f"image build, cold cache (package lists, download, initramfs): {build:.1f} s "
               f"(goal <= {GOAL_BUILD_S:g} s)", flush=True)
         shutil.rmtree(scratch / "system-images")
         try:
-            run = _timed([*edgebench, "run", "--device", DEVICE, "--model", MODEL, "--threads", "2"], env, tmp)
+            run = _timed([*edgebench, "run", "--device", name, "--model", MODEL, "--threads", "2"], env, tmp)
         finally:
-            subprocess.run([*edgebench, "target", "down", DEVICE], env=env, cwd=tmp, capture_output=True)
-        print(f"edgebench run --device {DEVICE} --model {MODEL} --threads 2 from a cold image cache: {run:.1f} s "
+            subprocess.run([*edgebench, "target", "down", name], env=env, cwd=tmp, capture_output=True)
+        print(f"edgebench run --device {name} --model {MODEL} --threads 2 from a cold image cache: {run:.1f} s "
               f"(image build + boot + export + deploy + run)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="imx6q-sys", help="a full-system board (imx6q-sys, rpi3-sys)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-cold", action="store_true", help="only the boots (no cold image build or run)")
     args = parser.parse_args()
@@ -89,9 +92,9 @@ def main() -> None:
     cache = cache_dir()
     with tempfile.TemporaryDirectory(prefix="edgebench-system-data-") as data:
         os.environ["EDGEBENCH_DATA"] = data
-        _boots(args.rounds)
+        _boots(args.device, args.rounds)
     if not args.no_cold:
-        _cold(cache)
+        _cold(cache, args.device)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 and reached like a real board.
 
 The fast tests read what the lifecycle writes and decides (the initramfs archive, the QEMU command line, a
-crashed or hung machine named from a real dead process or a real silent port). The slow one builds (or takes
-from EDGEBENCH_TEST_CACHE) the real imx6q image, boots it, runs a model over SSH at 1, 2 and 4 threads and
-powers the guest off: nothing is stood in for.
+crashed or hung machine named from a real dead process or a real silent port). The slow ones build (or take
+from EDGEBENCH_TEST_CACHE) the real images, boot them, run a model over SSH (the i.MX 6 Quad at 1, 2 and 4
+threads, the Pi 3 at 2) and power the guest off: nothing is stood in for.
 """
 
 from __future__ import annotations
@@ -128,6 +128,19 @@ def test_qemu_command_forwards_ssh_on_loopback_only_and_logs_the_console(imx6q_s
     assert "-no-reboot" in argv and "panic=1" in argv[argv.index("-append") + 1]
 
 
+def test_the_pi_is_networked_by_a_usb_nic_and_logs_its_first_uart(edgebench_dirs, monkeypatch, tmp_path):
+    monkeypatch.chdir(edgebench_dirs)
+    device = get_device("rpi3-sys")
+    image = SystemImage(name="rpi3", folder=tmp_path / "img", key="k", kernel_release="6.1.0-57-arm64",
+                        packages={}, build_seconds=1.0, host_key="ssh-ed25519 AAAA")
+    argv = system_board.machine_argv(device, image, 40023)
+    assert argv[:3] == ["qemu-system-aarch64", "-M", "raspi3b"] and argv[argv.index("-m") + 1] == "1024M"
+    assert argv[argv.index("-netdev") + 1] == "user,id=net0,hostfwd=tcp:127.0.0.1:40023-:22"
+    assert argv[argv.index("-device") + 1] == "usb-net,netdev=net0" and "-nic" not in argv
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-serial"][0].endswith("console.log")
+    assert argv[argv.index("-dtb") + 1] == str(tmp_path / "img" / "bcm2837-rpi-3-b.dtb")
+
+
 def _record(device, pid: int, port: int, ssh_after_s: float | None = 30.0) -> None:
     folder = targets.state_dir(device)
     folder.mkdir(parents=True, exist_ok=True)
@@ -180,27 +193,39 @@ def test_status_names_down_crashed_booting_and_hung(imx6q_sys, monkeypatch):
 
 
 # -- the real machine -----------------------------------------------------------------------------------------
+# name -> (threads to run, the core the guest's kernel names, HWCAPs it must have, and must not)
+BOARDS = {
+    "imx6q-sys": ((1, 2, 4), "Cortex-A9", {"neon", "vfpv3"}, {"vfpv4"}),  # VFPv3 + NEON, no VFPv4
+    "rpi3-sys": ((2,), "Cortex-A53", {"asimd", "crc32"}, set()),
+}
+
+
 @pytest.mark.slow
-def test_imx6q_boots_runs_a_model_over_ssh_and_powers_off(imx6q_sys, shared_cache, monkeypatch, tmp_path):
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_system_board_boots_runs_a_model_over_ssh_and_powers_off(name, edgebench_dirs, shared_cache, monkeypatch,
+                                                                  tmp_path):
     from edgebench.bench.runtimes import BuiltRuntimes
     from edgebench.bench.session import RunRequest, Session
     from edgebench.results.result import RunSettings
     from edgebench.results.store import Store
 
-    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))  # the image and the armv7 runtime are shared
-    board = board_for(imx6q_sys)
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))  # the image and the runtimes are shared
+    monkeypatch.chdir(edgebench_dirs)
+    device = get_device(name)
+    thread_counts, core, has, lacks = BOARDS[name]
+    board = board_for(device)
     try:
-        up = targets.target_up(imx6q_sys)
+        up = targets.target_up(device)
         assert up.up and board.reachability(1.0).status == "up"
-        machine = system_board.machine_status(imx6q_sys).machine
+        machine = system_board.machine_status(device).machine
         assert machine.ssh_after_s is not None and machine.ssh_after_s < system_board.BOOT_TIMEOUT_S
         known = (Path(up.state_dir) / "known_hosts").read_text()
         assert f"[127.0.0.1]:{up.port} {machine.host_key}" in known  # the image's build-time key, pinned
 
         results = {}
         with Store(tmp_path / "store.sqlite3") as store:
-            for threads in (1, 2, 4):
-                request = RunRequest(device=imx6q_sys, models=("fd_mobilenet_0.25x",),
+            for threads in thread_counts:
+                request = RunRequest(device=device, models=("fd_mobilenet_0.25x",),
                                      settings=RunSettings(threads=threads, loops=1, warmup=0),
                                      artifacts_root=tmp_path / "artifacts")
                 session = Session(board, BuiltRuntimes(), store, argv=["test"], on_stage=lambda s: None)
@@ -209,19 +234,20 @@ def test_imx6q_boots_runs_a_model_over_ssh_and_powers_off(imx6q_sys, shared_cach
             assert r.status == "ok", r.error
             assert r.output_cosine_vs_host >= 0.9999, threads
             state = r.board
-            # the guest's own kernel: 4 Cortex-A9 cores, VFPv3 + NEON and no VFPv4
-            assert "Cortex-A9" in state.cpu_model and state.ncnn_cpu.count == 4
-            assert {"neon", "vfpv3"} <= set(state.hwcaps) and "vfpv4" not in state.hwcaps
-            assert "imx6q" in state.uname and "armv7l" in state.uname
-            assert state.emulated and state.emulator.startswith("qemu-system-arm -M sabrelite -smp 4")
+            # the guest's own kernel: 4 cores of the board's kind and its HWCAPs (the i.MX 6: no VFPv4)
+            assert core in state.cpu_model and state.ncnn_cpu.count == 4
+            assert has <= set(state.hwcaps) and not lacks & set(state.hwcaps)
+            assert state.uname.startswith(f"Linux {device.system.image} ")
+            machine_argv = " ".join(recipe(device.system.image).machine)
+            assert state.emulated and state.emulator.startswith(f"{machine_argv} -smp 4")
             assert r.counters is None  # TCG wall time only
-        assert results[2].output_checksum == results[1].output_checksum == results[4].output_checksum
+        assert len({json.dumps(r.output_checksum, sort_keys=True) for r in results.values()}) == 1
     finally:
-        stopped = targets.target_down(imx6q_sys)
+        stopped = targets.target_down(device)
     assert stopped
-    console = (targets.state_dir(imx6q_sys) / "console.log").read_text()
+    console = (targets.state_dir(device) / "console.log").read_text()
     assert "reboot: System halted" in console  # the guest powered off on its own before QEMU was ended
-    assert machine_status(imx6q_sys).health is Health.DOWN and not system_board._qemu_alive(machine, imx6q_sys)
+    assert machine_status(device).health is Health.DOWN and not system_board._qemu_alive(machine, device)
 
 
 @pytest.mark.slow

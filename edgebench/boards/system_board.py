@@ -164,7 +164,7 @@ def machine_argv(device: Device, image: SystemImage, port: int) -> list[str]:
             # -no-reboot ends QEMU should a guest ever reset, so a rebooted board never passes for the booted one.
             "-append", f"console={r.console} panic=1", "-no-reboot",
             "-display", "none", "-monitor", "none", *serials,
-            "-nic", f"user,hostfwd=tcp:127.0.0.1:{port}-:22",
+            *(arg.format(port=port) for arg in r.nic),
             "-daemonize", "-pidfile", str(files["pid"])]
 
 

@@ -47,18 +47,32 @@ class ImageRecipe:
     debian_arch: str
     triplet: str  # the multiarch folder of its libraries
     kernel_package: str  # the metapackage whose dependency names the current kernel
-    dtb: str
+    dtb: str  # under the kernel package's /usr/lib/linux-image-RELEASE/
     modules: tuple[str, ...]  # loaded at boot (with what they depend on); the rest of the board is built in
     console: str  # the kernel's serial console
     machine: tuple[str, ...]  # qemu-system argv naming the machine (-smp and -m come from the device)
     console_serial: int  # which -serial the console is: sabrelite's device tree puts it on UART2
+    nic: tuple[str, ...]  # qemu argv of the network, "{port}" the host port SSH is forwarded from
+
+    @property
+    def dtb_name(self) -> str:
+        return Path(self.dtb).name
 
 
 RECIPES = {
+    # The FEC driver needs the GPIO controller (its PHY reset line), a module in Debian's armmp kernel.
     "imx6q": ImageRecipe(
         name="imx6q", debian_arch="armhf", triplet="arm-linux-gnueabihf", kernel_package="linux-image-armmp",
         dtb="imx6q-sabrelite.dtb", modules=("gpio_mxc", "fec"), console="ttymxc1",
-        machine=("qemu-system-arm", "-M", "sabrelite"), console_serial=1),
+        machine=("qemu-system-arm", "-M", "sabrelite"), console_serial=1,
+        nic=("-nic", "user,hostfwd=tcp:127.0.0.1:{port}-:22")),
+    # A Pi 3 has no on-board NIC QEMU models (its LAN9514 hangs off USB): a USB network device on the dwc2
+    # host controller instead, driven by cdc_ether.
+    "rpi3": ImageRecipe(
+        name="rpi3", debian_arch="arm64", triplet="aarch64-linux-gnu", kernel_package="linux-image-arm64",
+        dtb="broadcom/bcm2837-rpi-3-b.dtb", modules=("dwc2", "cdc_ether"), console="ttyAMA0",
+        machine=("qemu-system-aarch64", "-M", "raspi3b"), console_serial=0,
+        nic=("-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22", "-device", "usb-net,netdev=net0")),
 }
 
 
@@ -69,8 +83,9 @@ def recipe(name: str) -> ImageRecipe:
     return RECIPES[name]
 
 
-# PID 1 is busybox init. /etc/rc mounts what the runner and the state probe read, loads the network driver and
-# sets up user-mode networking's fixed addresses; inittab keeps dropbear running (public-key login only).
+# PID 1 is busybox init. /etc/rc mounts what the runner and the state probe read, loads the network driver,
+# waits for its interface (a USB one enumerates late) and sets up user-mode networking's fixed addresses;
+# inittab keeps dropbear running (public-key login only).
 _INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 exec /bin/init
@@ -89,7 +104,12 @@ mount -t tmpfs tmpfs /tmp
 while read -r module; do insmod "/lib/modules/$module" || echo "edgebench: insmod $module failed"; done < /etc/modules
 hostname "$(cat /etc/hostname)"
 ip link set lo up
-ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2
+for i in $(seq 60); do
+  iface=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+  [ -n "$iface" ] && break
+  sleep 1
+done
+ip link set "$iface" up && ip addr add 10.0.2.15/24 dev "$iface" && ip route add default via 10.0.2.2
 echo "edgebench: userland up"
 """
 
@@ -110,7 +130,7 @@ class SystemImage:
 
     @property
     def dtb(self) -> Path:
-        return self.folder / recipe(self.name).dtb
+        return self.folder / recipe(self.name).dtb_name
 
     @property
     def initramfs(self) -> Path:
@@ -213,7 +233,7 @@ def _kernel_files(r: ImageRecipe, kernel_tree: Path, out: Path) -> str:
     if not dtb.is_file():
         raise EdgebenchError(f"the kernel package of {r.name} ships no device tree {r.dtb}")
     shutil.copyfile(kernels[0], out / "vmlinuz")
-    shutil.copyfile(dtb, out / r.dtb)
+    shutil.copyfile(dtb, out / r.dtb_name)
     return release
 
 
