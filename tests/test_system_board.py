@@ -47,7 +47,7 @@ def test_packaged_imx6q_sys_is_a_system_board_reached_like_hardware(imx6q_sys):
 
 
 @pytest.mark.parametrize("extra, problem", [
-    ("  emulator: [qemu-arm, -cpu, cortex-a9]\n", "either a full system"),
+    ("  emulator: [qemu-arm, -cpu, cortex-a9]\n", "neither qemu-user"),
     ("  connection: {host: 10.0.0.2}\n", "drop connection"),
     ("  system: {image: imx6q, disk: 4}\n", "unknown field"),
 ])
