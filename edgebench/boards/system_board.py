@@ -224,6 +224,7 @@ def _wait_for_ssh(device: Device, machine: Machine, timeout_s: float) -> Machine
         time.sleep(1.0)
     console = _files(device)["console"]
     _terminate(machine, device)
+    _files(device)["state"].unlink(missing_ok=True)  # ended here: nothing is left to name as crashed
     raise EdgebenchError(f"{device.name} hung: no SSH login within {timeout_s:g} s of booting; the console's last "
                          f"line: {_console_tail(console)}", hint=f"the whole console: {console}")
 
@@ -242,10 +243,12 @@ def boot(device: Device, say: Callable[[str], None] = lambda _: None,
         if status.health is Health.BOOTING:  # an `up` that was interrupted: its machine is waited for
             machine = status.machine
             timeout_s = max(1.0, machine.started + timeout_s - time.time())
+            say(f"waiting for {device.name} to finish booting (qemu pid {machine.pid})")
         else:
             image, _ = build_image(device.system.image, say=say)  # the cached one, unless a package changed
+            machine_name = " ".join(recipe(image.name).machine)
+            say(f"booting {device.name}: {machine_name} -smp {device.cores} (TCG: up to a minute to SSH)")
             machine = _launch(device, image)
-        say(f"booting {device.name}: {' '.join(machine.argv[:5])} (TCG: about a minute to SSH)")
         machine = _wait_for_ssh(device, machine, timeout_s)
         return MachineStatus(Health.UP, machine, f"127.0.0.1:{machine.port}")
 
