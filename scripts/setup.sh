@@ -13,8 +13,10 @@ extra=""
 # edgebench's own build of Debian 12's QEMU 7.2 (ncnn_tools/qemu_build.py, built on first use): dpkg-dev,
 # libglib2.0-dev, zlib1g-dev, pkg-config and meson (pip, below) build it; debian-archive-keyring signs
 # its source.
+# qemu-system-arm boots the full-system imx6q-sys board (its image is built from Debian's armhf packages with
+# the host's apt, in a private state folder).
 packages=(qemu-user g++-arm-linux-gnueabihf g++-aarch64-linux-gnu openssh-server cmake ninja-build ccache gcc g++ make
-          dpkg-dev libglib2.0-dev zlib1g-dev pkg-config debian-archive-keyring)
+          dpkg-dev libglib2.0-dev zlib1g-dev pkg-config debian-archive-keyring qemu-system-arm)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 export DEBIAN_FRONTEND=noninteractive

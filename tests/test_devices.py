@@ -33,9 +33,9 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_packaged_default_ships_the_three_emulated_boards(isolated):
+def test_packaged_default_ships_the_emulated_boards(isolated):
     devices = load_devices()
-    assert set(devices) == {"imx6", "imx7", "rpi3", "rpi3-32", "rpi4"}
+    assert set(devices) == {"imx6", "imx7", "rpi3", "rpi3-32", "rpi4", "imx6q-sys", "rpi3-sys"}
     assert (devices["rpi3-32"].arch, devices["rpi3-32"].cpu) == ("armv7", "cortex-a53")  # a Pi 3 under Raspbian
     imx6 = devices["imx6"]
     assert (imx6.arch, imx6.cpu, imx6.cores, imx6.clock_mhz) == ("armv7", "cortex-a9", 1, 800)
@@ -46,6 +46,10 @@ def test_packaged_default_ships_the_three_emulated_boards(isolated):
     assert (devices["rpi4"].arch, devices["rpi4"].clock_mhz) == ("aarch64", 1500)
     assert devices["rpi4"].emulator.cpu == "cortex-a72"
     assert imx6.source == PACKAGED_DEVICES
+    system = devices["imx6q-sys"]
+    assert (system.system.image, system.system.memory_mib, system.cores) == ("imx6q", 1024, 4)
+    assert system.emulator is None and system.connection is None
+    assert (devices["rpi3-sys"].system.image, devices["rpi3-sys"].arch) == ("rpi3", "aarch64")
 
 
 def test_repo_root_devices_yaml_is_the_packaged_file():

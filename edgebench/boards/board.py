@@ -2,8 +2,9 @@
 protocols): how a board is reached, how a program starts there, what its state probe reads and whether its
 runs are counted. Code outside edgebench.boards holds a Board and never asks which kind it is.
 
-    board = board_for(device)          # RealBoard (SSH to hardware) or EmulatedBoard (private sshd + QEMU),
+    board = board_for(device)          # RealBoard (SSH to hardware), EmulatedBoard (private sshd + QEMU)
                                        # either one on a labgrid place (LabgridBoard) when the entry names one
+                                       # or SystemBoard (a real ARM Linux under qemu-system, reached like hardware)
     link = board.open()                # an open transport and the workdir there; link.close() after
 """
 
@@ -68,7 +69,7 @@ class Counter:
 
 class Board(Protocol):
     device: Device
-    kind: str  # "real" | "emulated" | "labgrid": what the inventory calls it
+    kind: str  # "real" | "emulated" | "labgrid" | "system": what the inventory calls it
     counts: bool  # exact per-iteration counts (instructions, cache misses) can be made here
     pins_cpus: bool  # --cpus names this board's cores (under qemu-user it would pin host threads)
 
@@ -96,11 +97,15 @@ class Board(Protocol):
 
 
 def board_for(device: Device, *, wait: bool = True) -> Board:
-    """The Board of an inventory entry: emulated when it names an emulator, else a real board over SSH; on a
-    labgrid place when it names one (`wait`: queue for the place while it is in use, else refuse at once)."""
+    """The Board of an inventory entry: emulated when it names an emulator, a full-system emulated board when
+    it names a system image, else a real board over SSH; on a labgrid place when it names one (`wait`: queue
+    for the place while it is in use, else refuse at once)."""
     from edgebench.boards.emulated import EmulatedBoard
     from edgebench.boards.real import RealBoard
+    from edgebench.boards.system_board import SystemBoard
 
+    if device.system is not None:
+        return SystemBoard(device)
     board = EmulatedBoard(device) if device.emulated else RealBoard(device)
     if device.labgrid is None:
         return board

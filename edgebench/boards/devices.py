@@ -98,6 +98,15 @@ class SystemViewSpec:
     cpuinfo_extra: tuple[tuple[str, str], ...] = ()  # the machine lines after the processors (Hardware, Model, ...)
 
 
+@dataclass(frozen=True)
+class SystemSpec:
+    """A full-system emulated board: the image it boots (edgebench.boards.system_image names them) and its RAM.
+    Its cores are the device's `cores` (qemu -smp)."""
+
+    image: str
+    memory_mib: int = 1024
+
+
 # Without a system_view entry: what the kernels of each arch list by default (32-bit ARM has no cacheinfo for
 # these cores, arm64 lists every level the device tree describes; see docs/board_system_views.md).
 DEFAULT_CACHE_LEVELS = {"armv7": (), "aarch64": ("l1d", "l1i", "l2")}
@@ -120,6 +129,7 @@ class Device:
     description: str = ""
     system_view: SystemViewSpec | None = None  # parsed for every device; emulated ones present it to the guest
     labgrid: LabgridPlace | None = None  # reached through a labgrid coordinator's place (acquired per run)
+    system: SystemSpec | None = None  # a full-system emulated board (qemu-system), reached like a real one
 
     @property
     def emulated(self) -> bool:
@@ -235,7 +245,7 @@ class _Entry:
 
 
 _DEVICE_FIELDS = {"arch", "cpu", "cores", "clock_mhz", "cache", "connection", "workdir", "runner", "emulator",
-                  "description", "system_view", "labgrid"}
+                  "description", "system_view", "labgrid", "system"}
 _CONNECTION_FIELDS = {"host", "port", "user", "identity_file", "proxy_jump", "known_hosts", "ssh_config",
                       "connect_timeout_s"}
 
@@ -249,9 +259,13 @@ def _parse_device(path: Path, name: str, data: Any) -> Device:
     emulator = _parse_emulator(entry, arch)
     labgrid = _parse_labgrid(entry.sub("labgrid"), entry.sub("connection"))
     connection = None if labgrid else _parse_connection(entry.sub("connection"))
-    if emulator is None and connection is None and labgrid is None:
-        entry.fail("connection", "missing: a real board needs connection.host (or give an emulator or labgrid)")
-    if emulator is not None and connection is not None:
+    system = _parse_system(entry.sub("system"))
+    if system is not None and (emulator is not None or labgrid is not None):
+        entry.fail("system", "a full-system board (system:) is neither qemu-user (emulator:) nor a labgrid place")
+    if emulator is None and system is None and connection is None and labgrid is None:
+        entry.fail("connection", "missing: a real board needs connection.host (or give an emulator, a system or "
+                                 "labgrid)")
+    if (emulator is not None or system is not None) and connection is not None:
         entry.fail("connection", "an emulated target is reached through `edgebench target up`; drop connection")
     workdir = entry.get("workdir", str)
     if workdir is not None and (not workdir.strip() or workdir.startswith("~")):
@@ -274,6 +288,7 @@ def _parse_device(path: Path, name: str, data: Any) -> Device:
         description=entry.get("description", str, ""),
         system_view=_parse_system_view(entry.sub("system_view"), arch, clock_mhz, cache),
         labgrid=labgrid,
+        system=system,
     )
 
 
@@ -307,6 +322,13 @@ def _parse_labgrid(entry: _Entry | None, connection: _Entry | None) -> LabgridPl
         ssh = _parse_connection(connection, host_required=False)
     return LabgridPlace(place=place, tags=tuple(sorted(tags.items())) if tags else (),
                         coordinator=entry.get("coordinator", str), ssh=ssh)
+
+
+def _parse_system(entry: _Entry | None) -> SystemSpec | None:
+    if entry is None:
+        return None
+    entry.refuse_unknown({"image", "memory_mib"})
+    return SystemSpec(image=entry.get("image", str, required=True), memory_mib=entry.positive("memory_mib", 1024))
 
 
 def default_system_view(arch: str, clock_mhz: int, cache: CacheGeometry | None) -> SystemViewSpec:

@@ -79,7 +79,7 @@ class SshServer:
         os.chmod(self.root, 0o700)
         for key in (self.host_key, self.client_key):
             if not key.exists():
-                _keygen(key)
+                keygen(key)
         self.authorized_keys.write_text(self.client_key.with_suffix(".pub").read_text())
         os.chmod(self.authorized_keys, 0o600)
 
@@ -221,7 +221,7 @@ def pinned_identity(known_hosts: Path) -> list[paramiko.PKey]:
     return list(keys.values())
 
 
-def _keygen(path: Path) -> None:
+def keygen(path: Path) -> None:
     done = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"edgebench {path.name}",
                            "-f", str(path)], capture_output=True, text=True)
     if done.returncode != 0:

@@ -30,7 +30,7 @@ from edgebench.paths import data_dir, ensure_dir
 
 
 def targets_dir() -> Path:
-    return data_dir(create=False) / "targets"  # created by whatever writes there (_target_lock)
+    return data_dir(create=False) / "targets"  # created by whatever writes there (lifecycle_lock)
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,11 @@ class TargetStatus:
     state_dir: str
     workdir: str
     emulator: str
+    problem: str | None = None  # a full-system board that crashed or hangs, named (edgebench.boards.system_board)
 
 
 def _require_emulated(device: Device) -> None:
-    if not device.emulated:
+    if not device.emulated and device.system is None:
         raise EdgebenchError(f"device {device.name!r} is a real board, not an emulated target",
                              hint="`edgebench target` manages emulated devices (those with an emulator: entry)")
 
@@ -69,7 +70,7 @@ def _workdir(device: Device) -> str:
 
 
 @contextmanager
-def _target_lock(device: Device) -> Iterator[None]:
+def lifecycle_lock(device: Device) -> Iterator[None]:
     """Serialise up/down of one target between concurrent edgebench processes on this machine."""
     folder = ensure_dir(state_dir(device), f"the state folder of target {device.name}", _DATA_HINT)
     try:
@@ -97,6 +98,10 @@ def _prepare_workdir(device: Device) -> None:
 
 def target_status(device: Device) -> TargetStatus:
     _require_emulated(device)
+    if device.system is not None:
+        from edgebench.boards import system_board
+
+        return system_board.target_status(device)
     server = _server(device)
     info = server.running()
     up = info is not None and _accepts(info.port)
@@ -120,10 +125,16 @@ def _check_emulator(device: Device) -> None:
 
 
 def target_up(device: Device) -> TargetStatus:
-    """Start the target's sshd (a no-op when it is already up) and pin its key; returns its status."""
+    """Start the target's sshd (a no-op when it is already up) and pin its key; returns its status. A
+    full-system board boots instead (edgebench.boards.system_board)."""
     _require_emulated(device)
+    if device.system is not None:
+        from edgebench.boards import system_board
+
+        system_board.boot(device, say=system_board.say)
+        return system_board.target_status(device)
     _check_emulator(device)
-    with _target_lock(device):
+    with lifecycle_lock(device):
         _prepare_workdir(device)
         server = _server(device)
         info = server.running()
@@ -135,9 +146,14 @@ def target_up(device: Device) -> TargetStatus:
 
 
 def target_down(device: Device) -> bool:
-    """Stop the target's sshd; False when it was not running. Keys and workdir stay for the next `up`."""
+    """Stop the target's sshd; False when it was not running. Keys and workdir stay for the next `up`. A
+    full-system board is powered off (edgebench.boards.system_board)."""
     _require_emulated(device)
-    with _target_lock(device):
+    if device.system is not None:
+        from edgebench.boards import system_board
+
+        return system_board.shutdown_and_say(device)
+    with lifecycle_lock(device):
         return _server(device).stop()
 
 
@@ -170,5 +186,5 @@ def connect(device: Device, start_target: bool = True) -> tuple[SSHTransport, En
 
 
 def emulated_devices(devices: Iterable[Device]) -> list[Device]:
-    """The devices that are emulated targets (what `edgebench target status` lists)."""
-    return [d for d in devices if d.emulated]
+    """The devices that are emulated targets, qemu-user or full-system (what `edgebench target status` lists)."""
+    return [d for d in devices if d.emulated or d.system is not None]

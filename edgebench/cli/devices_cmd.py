@@ -130,13 +130,16 @@ def trust_cmd(ctx: click.Context, name, devices_file, replace, as_json):
 
 @main.group("target")
 def target_cmd():
-    """Emulated targets: a private OpenSSH server on 127.0.0.1 per emulated device (QEMU runs go over SSH).
+    """Emulated targets: a private OpenSSH server on 127.0.0.1 per emulated device (QEMU runs go over SSH),
+    or a whole ARM Linux machine under qemu-system (system: entries), reached like a real board.
 
     \b
     Examples:
       edgebench target up imx6
       edgebench target status imx6 --json
       edgebench target down imx6
+      edgebench target image imx6q       # the bootable image of imx6q-sys
+      edgebench target up imx6q-sys
     """
 
 
@@ -144,8 +147,10 @@ def _print_status(st: TargetStatus, as_json: bool) -> None:
     if as_json:
         print_json(to_dict(st))
     elif st.up:
-        out.print(f"{st.name}: [green]up[/] on 127.0.0.1:{st.port} (sshd pid {st.pid}), runs programs through "
+        out.print(f"{st.name}: [green]up[/] on 127.0.0.1:{st.port} (pid {st.pid}), runs programs through "
                   f"`{st.emulator}`, workdir {st.workdir}")
+    elif st.problem:
+        out.print(f"{st.name}: [red]{st.problem}[/]")
     else:
         out.print(f"{st.name}: [yellow]down[/] (state in {st.state_dir})")
 
@@ -164,6 +169,31 @@ def target_up_cmd(name, devices_file, as_json):
     from edgebench.boards.targets import target_up
 
     _print_status(target_up(get_device(name, devices_file)), as_json)
+
+
+@target_cmd.command("image")
+@click.argument("image")
+@click.option("--refresh", is_flag=True, help="Fetch the Debian package lists again first (newer versions rebuild).")
+@click.option("--json", "as_json", is_flag=True, help="Print the image as JSON on stdout.")
+def target_image_cmd(image, refresh, as_json):
+    """Build (or find cached) the bootable image of a full-system board from Debian packages only.
+
+    The image is cached by the packages' versions: it is rebuilt only when one of them changes.
+
+    \b
+    Examples:
+      edgebench target image imx6q
+      edgebench target image imx6q --refresh --json
+    """
+    from edgebench.boards.system_image import build_image
+
+    built, fresh = build_image(image, refresh=refresh, say=err.print)
+    if as_json:
+        print_json({**to_dict(built), "folder": str(built.folder), "built_now": fresh})
+        return
+    what = f"built in {built.build_seconds:g} s" if fresh else f"cached (built in {built.build_seconds:g} s)"
+    out.print(f"{built.name}: {what}; kernel {built.kernel_release}, {len(built.packages)} Debian packages; "
+              f"{built.folder}")
 
 
 @target_cmd.command("down")
