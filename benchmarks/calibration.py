@@ -105,10 +105,11 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _count_key(param: Path, cpu: str, device: Device, runtime_key: str, plugin_lib: Path, view: SystemView) -> str:
+def _count_key(param: Path, target: str, device: Device, runtime_key: str, plugin_lib: Path, view: SystemView) -> str:
     """Everything a count depends on: param bytes, runtime build, plugin build (its name carries the source
-    and the counting QEMU's key), the emulated CPU, the cache geometry and the board's system view."""
-    parts = [_sha(param.read_bytes()), runtime_key, plugin_lib.name, cpu, repr(device.cache), view.digest]
+    and the counting QEMU's key), the calibration target (its name was the CPU's before a CPU had two), the
+    cache geometry and the board's system view."""
+    parts = [_sha(param.read_bytes()), runtime_key, plugin_lib.name, target, repr(device.cache), view.digest]
     return _sha("\0".join(parts).encode())[:24]
 
 
