@@ -69,9 +69,9 @@ class CalibrationTarget:
     board_clock_mhz: float
 
 
-# The Raspberry Pi 3 B+ rows were measured with a 32-bit build (Raspbian): counted in A32 (rpi3-32) they fit
-# to a LOO median of a few percent, counted in A64 (rpi3) the int8 models come out 37-51 % fast (the A64
-# int8 kernels are other code). The A64 fit is kept for the 64-bit board and says how far off it is.
+# The Cortex-A53 is counted in both instruction sets against the same published rows: which one the rows were
+# measured in is decided by which counts fit them (instruction_sets), and only that fit is filed as constants.
+# The other stays in the report as the evidence (A64 counts against the Pi 3 B+ rows: int8 37-51 % fast).
 TARGETS = {
     t.name: t for t in (
         CalibrationTarget("cortex-a9", "cortex-a9", "imx6", "Z7-Lite 7020", 766.0),
@@ -401,11 +401,13 @@ class CpuCalibration:
         return out
 
 
-def calibrate(name: str, entries: dict[str, dict], held_out: tuple[str, ...] = HELD_OUT) -> CpuCalibration:
-    target = TARGETS[name]
+def calibrate(name: str, entries: dict[str, dict], held_out: tuple[str, ...] = HELD_OUT,
+              target: CalibrationTarget | None = None) -> CpuCalibration:
+    """`target` (default: TARGETS[name]) with another board fits the same counts to that board's rows."""
+    target = target or TARGETS[name]
     cpu = target.cpu
     device = parse_devices_file(PACKAGED_DEVICES)[target.device]
-    published = published_single_thread(name)
+    published = published_single_thread(name, target.board_prefix)
     counts = {m: IterationCounts(**e["counts"]) for m, e in entries.items() if "counts" in e}
     failed = {m: e["error"] for m, e in entries.items() if "error" in e}
     fit_models = sorted((m for m in counts if m in published and m not in held_out), key=published.get)
@@ -428,6 +430,75 @@ def calibrate(name: str, entries: dict[str, dict], held_out: tuple[str, ...] = H
                          held_out, fitted)
     cal.fitted = dataclasses.replace(fitted, note=cal.goal_note())
     return cal
+
+
+@dataclass(frozen=True)
+class InstructionSetFit:
+    target: str
+    arch: str
+    median_abs_pct: float
+    max_abs_pct: float
+
+
+@dataclass(frozen=True)
+class InstructionSetVerdict:
+    """A CPU counted in more than one instruction set against one board's published rows: the rows were
+    measured in the instruction set whose counts fit them best (LOO median of the fixed form); the constants
+    of the other fits would model code the board never ran, and are not filed."""
+
+    cpu: str
+    board_prefix: str
+    fits: tuple[InstructionSetFit, ...]  # best first
+
+    @property
+    def measured_in(self) -> InstructionSetFit:
+        return self.fits[0]
+
+
+def _verdict(cpu: str, board_prefix: str, cals: list[CpuCalibration]) -> InstructionSetVerdict:
+    fits = sorted((InstructionSetFit(c.name, c.device.arch, c.chosen.median_abs_pct, c.chosen.max_abs_pct)
+                   for c in cals), key=lambda f: f.median_abs_pct)
+    return InstructionSetVerdict(cpu, board_prefix, tuple(fits))
+
+
+def instruction_sets(cals: list[CpuCalibration]) -> list[InstructionSetVerdict]:
+    """One verdict per (CPU, board) counted in more than one instruction set."""
+    groups: dict[tuple[str, str], list[CpuCalibration]] = {}
+    for cal in cals:
+        groups.setdefault((cal.target.cpu, cal.target.board_prefix), []).append(cal)
+    return [_verdict(cpu, board, group) for (cpu, board), group in groups.items()
+            if len({c.device.arch for c in group}) > 1]
+
+
+def unfiled(verdicts: list[InstructionSetVerdict]) -> dict[str, InstructionSetVerdict]:
+    """target name -> the verdict that found its board's rows measured in another instruction set."""
+    return {f.target: v for v in verdicts for f in v.fits[1:]}
+
+
+def zero2w_verdict(cals: list[CpuCalibration]) -> InstructionSetVerdict | None:
+    """The same question for the Zero 2 W's rows (the Cortex-A53's other board): each instruction set's
+    counts fitted to them on their own."""
+    a53 = [c for c in cals if c.target.cpu == "cortex-a53"]
+    if len({c.device.arch for c in a53}) < 2:
+        return None
+    again = [calibrate(c.name, c.entries, c.held_out,
+                       dataclasses.replace(c.target, board_prefix=ZERO2W, board_clock_mhz=ZERO2W_CLOCK_MHZ))
+             for c in a53]
+    return _verdict("cortex-a53", ZERO2W, again)
+
+
+def instruction_set_section(verdicts: list[InstructionSetVerdict]) -> list[str]:
+    lines = ["## Which instruction set the published rows were measured in", "",
+             "NCNN's benchmark table does not say whether a board ran a 32- or a 64-bit build. Where a CPU is "
+             "counted both ways, each instruction set's counts are fitted to the same rows with the fixed form; "
+             "the rows belong to the one that fits (the kernels differ most for int8). Only that fit is filed as "
+             "constants; a device in the other instruction set gets no modeled figure (exact counts only), "
+             "since nothing published measures its code.", "",
+             "| CPU | board | instruction set (target): LOO median / max abs error | measured in |", "|---|---|---|---|"]
+    for v in verdicts:
+        fits = "; ".join(f"{f.arch} ({f.target}): {f.median_abs_pct:.1f} % / {f.max_abs_pct:.1f} %" for f in v.fits)
+        lines.append(f"| {v.cpu} | {v.board_prefix} | {fits} | {v.measured_in.arch} |")
+    return lines + [""]
 
 
 def _csv_rows(cpu: str, board_prefix: str, threads: str) -> list[dict]:
@@ -503,11 +574,16 @@ def _coverage(cases) -> tuple[int, int]:
     return sum(c.covered for c in cases), len(cases)
 
 
-def cpu_section(cal: CpuCalibration, loo: list[Case], held: list[Case], ratios: list[RatioCase]) -> list[str]:
+def cpu_section(cal: CpuCalibration, loo: list[Case], held: list[Case], ratios: list[RatioCase],
+                other_rows: InstructionSetVerdict | None = None) -> list[str]:
+    """`other_rows`: the verdict that found the board's rows measured in another instruction set (the section
+    is then that evidence; nothing of it is filed)."""
     t, d, chosen = cal.target, cal.device, cal.chosen
     clock = f"{d.clock_mhz} MHz"
     level = f"{cal.fitted.uncertainty.level:.0%}"
-    lines = [f"## {cal.name}: device `{d.name}` ({clock}), calibrated on {t.board_prefix} ({t.board_clock_mhz:g} MHz)",
+    title = (f"counted as {d.arch} against rows measured in {other_rows.measured_in.arch}: evidence only, not filed"
+             if other_rows else "calibrated")
+    lines = [f"## {cal.name}: device `{d.name}` ({clock}), {title} on {t.board_prefix} ({t.board_clock_mhz:g} MHz)",
              "",
              f"Published figures are NCNN's threads=1 powersave=0 averages on that board, converted to {clock} by "
              f"clock ({t.board_clock_mhz:g}/{d.clock_mhz}). Modeled = cycles / {clock}; leave-one-out (LOO) = "
@@ -569,7 +645,7 @@ def cpu_section(cal: CpuCalibration, loo: list[Case], held: list[Case], ratios: 
                   f"gives: LOO median |error| {first.chosen.median_abs_pct:.1f} %, max {first.chosen.max_abs_pct:.1f} % "
                   f"({first.fit_models[worst]} {_pct(first.chosen.loo_errors_pct[worst])}), Spearman "
                   f"{first.chosen.spearman:.3f}.", ""]
-    if cal.target.cpu == "cortex-a53":
+    if cal.target.cpu == "cortex-a53" and not other_rows:
         lines += clock_transfer(cal)
     unpublished = sorted(m for m in cal.counts if m not in cal.published_ms)
     if unpublished:
@@ -586,8 +662,9 @@ def cpu_section(cal: CpuCalibration, loo: list[Case], held: list[Case], ratios: 
     return lines
 
 
-def goals(cals: list[CpuCalibration], cases: dict[str, list[Case]]) -> list[str]:
-    """The goal table the script prints: measured, met or not."""
+def goals(cals: list[CpuCalibration], cases: dict[str, list[Case]],
+          not_filed: dict[str, InstructionSetVerdict]) -> list[str]:
+    """The goal table the script prints: measured, met or not, for every fit filed as constants."""
     yes = lambda ok: "met" if ok else "**not met**"  # noqa: E731
     lines = ["## Goals (issue 13), measured", "",
              "| CPU | LOO median abs error (<= 10 %) | LOO max abs error (<= 25 %) | interval coverage, LOO + held out "
@@ -598,6 +675,9 @@ def goals(cals: list[CpuCalibration], cases: dict[str, list[Case]]) -> list[str]
         lines.append(f"| {cal.name} | {c.median_abs_pct:.1f} % {yes(c.median_abs_pct <= GOAL_MEDIAN_PCT)} | "
                      f"{c.max_abs_pct:.1f} % {yes(c.max_abs_pct <= GOAL_MAX_PCT)} | {covered}/{n} = {covered / n:.0%} "
                      f"{yes(covered / n >= GOAL_COVERAGE)} |")
+    for name, v in not_filed.items():
+        lines.append(f"| {name} | not filed: {v.board_prefix}'s rows were measured in {v.measured_in.arch} "
+                     f"({v.measured_in.target}) | – | – |")
     covered, n = _coverage([c for cs in cases.values() for c in cs])
     lines += ["", f"All CPUs together: intervals hold {covered} of {n} cases ({covered / n:.0%}): "
               f"{yes(covered / n >= GOAL_COVERAGE)}.", "",
@@ -608,10 +688,14 @@ def goals(cals: list[CpuCalibration], cases: dict[str, list[Case]]) -> list[str]
     return lines
 
 
-def write_outputs(cals: list[CpuCalibration], command: str) -> tuple[str, str]:
+def write_outputs(all_cals: list[CpuCalibration], command: str) -> tuple[str, str]:
     """Writes the constants and the report; returns (report, goals)."""
+    verdicts = instruction_sets(all_cals)
+    not_filed = unfiled(verdicts)
+    cals = [c for c in all_cals if c.name not in not_filed]
+    zero2w = zero2w_verdict(all_cals)
     provenance = []
-    for cal in cals:
+    for cal in all_cals:
         builds = sorted({(e["runtime_key"][:16], e["ncnn_version"], e["plugin"], e["emulator"])
                          for e in cal.entries.values()})
         provenance += [f"{cal.name}: counted with runtime {k} (NCNN {v}), plugin {p}, `{q}`" for k, v, p, q in builds]
@@ -624,7 +708,7 @@ def write_outputs(cals: list[CpuCalibration], command: str) -> tuple[str, str]:
     loo = {cal.name: cal.loo_cases() for cal in cals}
     held = {cal.name: cal.held_out_cases() for cal in cals}
     cases = {name: loo[name] + held[name] for name in loo}
-    goal_lines = goals(cals, cases)
+    goal_lines = goals(cals, cases, not_filed)
     level = f"{lm.INTERVAL_LEVEL:.0%}"
     lines = ["# Modeled latency: calibration report", "",
              f"Regenerate (counts are cached in benchmarks/calibration_counts.json; a refit takes seconds): `{command}`",
@@ -650,14 +734,13 @@ def write_outputs(cals: list[CpuCalibration], command: str) -> tuple[str, str]:
              "and the i.MX6 Solo/DualLite share the Cortex-A9's 32 KiB L1s and a 512 KiB PL310 L2 (an i.MX6 "
              "Quad/Dual has 1 MiB: a different device entry, uncalibrated). A CPU's constants apply only to a device "
              "with the same cache geometry.",
-             "", "The Cortex-A53 is fitted twice against the same published Raspberry Pi 3 B+ rows: counted as A32 "
-             "code on `rpi3-32` (an armv7 runtime, as under the 32-bit Raspbian those rows were measured on) and as "
-             "A64 code on `rpi3`. The goals table shows which the rows belong to; the A64 fit stays for 64-bit "
-             "boards, whose modeled figures carry its larger errors in their intervals. A device takes the fit made "
-             "in its own instruction set.", "", "Provenance:", ""]
+             "", "Provenance:", ""]
     lines += [f"- {p}" for p in provenance] + [""] + goal_lines
-    for cal in cals:
-        lines += cpu_section(cal, loo[cal.name], held[cal.name], cal.ratio_cases())
+    lines += instruction_set_section(verdicts + ([zero2w] if zero2w else []))
+    for cal in all_cals:
+        lines += cpu_section(cal, *((loo[cal.name], held[cal.name]) if cal in cals else
+                                    (cal.loo_cases(), cal.held_out_cases())), cal.ratio_cases(),
+                             not_filed.get(cal.name))
     text = "\n".join(lines).rstrip() + "\n"
     REPORT_FILE.write_text(text)
     return text, "\n".join(goal_lines)

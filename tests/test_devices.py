@@ -52,6 +52,16 @@ def test_packaged_default_ships_the_emulated_boards(isolated):
     assert (devices["rpi3-sys"].system.image, devices["rpi3-sys"].arch) == ("rpi3", "aarch64")
 
 
+def test_the_inventory_says_which_counting_boards_are_modeled_and_why_one_is_not(isolated):
+    res = CliRunner().invoke(main, ["devices", "--json", "--timeout", "0.5"])
+    rows = {r["name"]: r for r in json.loads(res.stdout)}
+    assert {n: r["modeled"] for n, r in rows.items()} == {
+        "imx6": True, "imx7": True, "rpi3": False, "rpi3-32": True, "rpi4": True, "imx6q-sys": None, "rpi3-sys": None}
+    assert "no latency constants for cortex-a53 in aarch64" in rows["rpi3"]["unmodeled"]
+    table = CliRunner().invoke(main, ["devices", "--timeout", "0.5"])
+    assert "not modeled: no latency constants for cortex-a53 in aarch64" in table.stdout
+
+
 def test_repo_root_devices_yaml_is_the_packaged_file():
     root_file = Path(__file__).resolve().parents[1] / "devices.yaml"
     assert root_file.resolve() == PACKAGED_DEVICES.resolve()

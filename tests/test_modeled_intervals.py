@@ -217,3 +217,28 @@ def test_modeled_paper_verdicts_use_the_correlated_interval_and_show_every_refit
             assert comp.verdict is Verdict.INCONCLUSIVE and "rests on single calibration models" in comp.why
         else:
             assert comp.verdict is full
+
+
+def test_a_stored_figure_is_remodeled_with_the_fit_of_its_own_instruction_set():
+    """One CPU has a fit per instruction set: a 32-bit run is re-modeled with the A32 fit, never the A64 one."""
+    a32 = TABLE["cortex-a53-aarch32"]
+    counts = real_counts("cortex-a53-aarch32")["mobilenet"]
+    a64 = dataclasses.replace(a32, arch="aarch64", cycles_per={k: v * 2 for k, v in a32.cycles_per.items()})
+    table = {"cortex-a53": a64, "cortex-a53-aarch32": a32}
+    result = dataclasses.replace(_stored("mobilenet_v1_0.5x", counts, a32, 149e6), device="rpi3-32", arch="armv7")
+    row = build_row(result, table)
+    assert row.modeled_constants == a32.identity and row.modeled_note == ""
+    assert build_row(dataclasses.replace(result, arch="aarch64"), table).modeled_constants == a64.identity
+
+
+def test_the_pi3_rows_are_32_bit_code_so_a_64_bit_pi3_gets_no_modeled_figure():
+    """The Pi 3 B+ rows fit A32 counts, not A64 ones: only the A32 fit is filed, and the 64-bit Pi 3 (counts
+    only) says why it is not modeled and what is calibrated instead."""
+    cals = [CAL.calibrate(n, CAL.current_entries(DOC, n)) for n in ("cortex-a53", "cortex-a53-aarch32")]
+    verdicts = CAL.instruction_sets(cals)
+    assert [v.measured_in.arch for v in verdicts] == ["armv7"] and set(CAL.unfiled(verdicts)) == {"cortex-a53"}
+    assert CAL.zero2w_verdict(cals).measured_in.arch == "armv7"  # the Zero 2 W's rows too
+    assert lm.constants_for(DEVICES["rpi3"], TABLE) is None and lm.constants_for(DEVICES["rpi3-32"], TABLE)
+    why = lm.unmodeled_reason(DEVICES["rpi3"], TABLE)
+    assert "no latency constants for cortex-a53 in aarch64" in why and "cortex-a53-aarch32 (armv7)" in why
+    assert lm.unmodeled_reason(DEVICES["rpi3-32"], TABLE) is None

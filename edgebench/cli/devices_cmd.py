@@ -19,6 +19,7 @@ from edgebench.serde import to_dict
 
 if TYPE_CHECKING:
     from edgebench.boards.targets import TargetStatus
+    from edgebench.modeling.latency_model import CpuConstants
 
 # edgebench.boards.targets and .ssh load paramiko: imported where a command reaches a board, not for --help.
 
@@ -36,14 +37,20 @@ class InventoryRow:
     source: str
     problem: str | None = None  # unreachable: transport.ConnectProblem's word for why (refused, timed out, ...)
     hint: str | None = None  # unreachable: what to check
+    modeled: bool | None = None  # a board that counts: whether installed constants model it (None: it times)
+    unmodeled: str | None = None  # why a counting board is not modeled
 
 
-def _probe(device: Device, timeout_s: float) -> InventoryRow:
+def _probe(device: Device, timeout_s: float, constants: dict[str, CpuConstants]) -> InventoryRow:
+    from edgebench.modeling.latency_model import unmodeled_reason
+
     board = board_for(device)
     seen = board.reachability(timeout_s)
+    unmodeled = unmodeled_reason(device, constants) if board.counts else None
     return InventoryRow(name=device.name, arch=device.arch, cpu=device.cpu, cores=device.cores,
                         clock_mhz=device.clock_mhz, kind=board.kind, status=seen.status, detail=seen.detail,
-                        source=str(device.source), problem=seen.problem, hint=seen.hint)
+                        source=str(device.source), problem=seen.problem, hint=seen.hint,
+                        modeled=(unmodeled is None) if board.counts else None, unmodeled=unmodeled)
 
 
 @main.group("devices", invoke_without_command=True)
@@ -70,17 +77,22 @@ def devices_cmd(ctx: click.Context, devices_file, timeout, as_json):
         return
     devices = list(load_devices(devices_file).values())
     with ThreadPoolExecutor(max_workers=8) as pool:
-        rows = list(pool.map(lambda d: _probe(d, timeout), devices))
+        from edgebench.modeling.latency_model import load_constants
+
+        constants = load_constants()
+        rows = list(pool.map(lambda d: _probe(d, timeout, constants), devices))
     if as_json:
         print_json([to_dict(r) for r in rows])
         return
     columns = (Column("name"), Column("arch", 2), Column("cpu"), Column("cores", 3, numeric=True),
-               Column("clock", 1, numeric=True), Column("kind", 2), Column("status"))
+               Column("clock", 1, numeric=True), Column("kind", 2), Column("modeled", 3), Column("status"))
     colour = {"up": "green", "reachable": "green", "down": "yellow", "unreachable": "red"}
     # where a target listens, why a board is unreachable and what to check: under the row, however long
-    table_rows = [Row((r.name, r.arch, r.cpu, str(r.cores), f"{r.clock_mhz} MHz", r.kind,
+    modeled = {True: "yes", False: "no", None: "–"}
+    table_rows = [Row((r.name, r.arch, r.cpu, str(r.cores), f"{r.clock_mhz} MHz", r.kind, modeled[r.modeled],
                        f"{r.status} ({r.problem})" if r.problem else r.status),
-                      (r.detail, *([f"hint: {r.hint}"] if r.hint else ())), note_style=colour[r.status])
+                      (r.detail, *([r.unmodeled] if r.unmodeled else ()), *([f"hint: {r.hint}"] if r.hint else ())),
+                      note_style=colour[r.status])
                   for r in rows]
     console = stdout_console()
     print_table(console, columns, table_rows, title="Devices", wide=not console.is_terminal,

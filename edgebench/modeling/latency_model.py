@@ -258,13 +258,26 @@ def model_latency(constants: CpuConstants, counters: Sequence[IterationCounts], 
                           cache=cache, constants_id=constants.identity, flags=flags)
 
 
-def constants_for(device, table: dict[str, CpuConstants] | None = None) -> CpuConstants | None:
-    """The constants fitted for the device's CPU, in its instruction set and with its cache geometry (other
-    caches' misses mean something else); None when there are none."""
-    table = load_constants() if table is None else table
-    cache = device_cache_signature(device)
-    fitting = [c for c in table.values() if c.cpu == device.cpu and c.cache == cache and c.arch in (device.arch, None)]
+def constants_matching(cpu: str, arch: str, cache: str, table: dict[str, CpuConstants]) -> CpuConstants | None:
+    """The constants fitted for `cpu` in instruction set `arch` with cache geometry `cache` (other caches'
+    misses mean something else); None when there are none."""
+    fitting = [c for c in table.values() if c.cpu == cpu and c.cache == cache and c.arch in (arch, None)]
     return min(fitting, key=lambda c: c.arch is None, default=None)  # a fit in its own instruction set first
+
+
+def constants_for(device, table: dict[str, CpuConstants] | None = None) -> CpuConstants | None:
+    table = load_constants() if table is None else table
+    return constants_matching(device.cpu, device.arch, device_cache_signature(device), table)
+
+
+def unmodeled_reason(device, table: dict[str, CpuConstants] | None = None) -> str | None:
+    """Why a counting device gets no modeled figure (None when it gets one), naming what is calibrated instead."""
+    table = load_constants() if table is None else table
+    if constants_for(device, table) is not None:
+        return None
+    others = sorted(f"{name} ({c.arch})" for name, c in table.items() if c.cpu == device.cpu)
+    return (f"not modeled: no latency constants for {device.cpu} in {device.arch} with its caches (exact counts only)"
+            + (f"; calibrated for {device.cpu}: {', '.join(others)}" if others else ""))
 
 
 def modeled_for(device, counters: Sequence[IterationCounts] | None, macs: float | None,
@@ -294,16 +307,16 @@ class Remodeled:
 
 
 def remodel(stored: ModeledLatency | None, stored_ms: float | None, counters: Sequence[IterationCounts] | None,
-            macs: float | None, table: dict[str, CpuConstants]) -> Remodeled:
+            macs: float | None, arch: str, table: dict[str, CpuConstants]) -> Remodeled:
+    """`arch`: the run's instruction set (the stored figure's CPU and caches say the rest)."""
     if stored is None:
         if stored_ms is None:
             return Remodeled(None, None, None, "")
         return Remodeled(None, None, None, "made with unrecorded constants (stored before constants were "
                                            "identified); not re-modeled, no interval")
-    installed = table.get(stored.cpu)
-    if not counters or installed is None or installed.cache != stored.cache:
-        why = ("no counts stored" if not counters else f"no installed constants for {stored.cpu}" if installed is None
-               else f"the installed {stored.cpu} constants were fitted for other caches")
+    installed = constants_matching(stored.cpu, arch, stored.cache, table)
+    if not counters or installed is None:
+        why = "no counts stored" if not counters else f"no installed constants for {stored.cpu} in {arch} with its caches"
         return Remodeled(stored, None, None, f"made with constants {stored.constants_id}; {why}: not re-modeled")
     figure = model_latency(installed, counters, clock_mhz=stored.clock_mhz, cache=stored.cache, macs=macs)
     note = "" if installed.identity == stored.constants_id else (

@@ -89,8 +89,8 @@ class _RefitCache:
         self._lomo: dict[str, list[tuple[str, CpuConstants]]] = {}
 
     def constants_of(self, row: ModelRow) -> CpuConstants | None:
-        c = self.table.get(row.modeled.cpu) if row.modeled is not None else None
-        return c if c is not None and c.identity == row.modeled_constants else None
+        """The installed constants the row was modeled with (by identity: one CPU has a fit per instruction set)."""
+        return next((c for c in self.table.values() if c.identity == row.modeled_constants), None)
 
     def leave_one_out(self, c: CpuConstants) -> list[tuple[str, CpuConstants]]:
         if c.identity not in self._lomo:

@@ -116,7 +116,7 @@ def build_row(result: RunResult, constants: dict[str, CpuConstants] | None = Non
         instructions = int(np.median([c.instructions for c in result.counters]))
     table = load_constants() if constants is None else constants
     again = remodel(result.modeled, result.modeled_ms, result.counters, result.mflops * 1e6 if result.mflops else None,
-                 table)
+                    result.arch, table)
     modeled = again.figure
     modeled_ms = modeled.ms if modeled else result.modeled_ms
     emulated = result.board.emulated
