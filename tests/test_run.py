@@ -7,6 +7,7 @@ Slow: the runtime build is shared through EDGEBENCH_TEST_CACHE (as in test_runti
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -87,9 +88,19 @@ def test_board_lost_mid_suite_keeps_finished_results_and_resume_completes(env, a
     def pull_the_plug(result):
         fi.kill_tree(target_status(device).pid)
 
+    def lost_run() -> None:  # in a child process that then ends, as an edgebench run does
+        with Store(tmp_path / "store.sqlite3") as store:
+            try:
+                _run(device, artifacts, store)(pull_the_plug)
+            except EdgebenchError:
+                os._exit(0)
+        os._exit(1)  # a board lost mid-suite must fail the run
+
+    child = multiprocessing.get_context("fork").Process(target=lost_run)
+    child.start()
+    child.join(900)
+    assert child.exitcode == 0
     with Store(tmp_path / "store.sqlite3") as store:
-        with pytest.raises(EdgebenchError):
-            _run(device, artifacts, store)(pull_the_plug)
         run_id = store.latest_run(device.name).id
         kept = store.results(run_id)
         assert [r.model for r in kept] == [MODELS[0]] and kept[0].status == "ok"

@@ -43,7 +43,7 @@ def test_packaged_imx6q_sys_is_a_system_board_reached_like_hardware(imx6q_sys):
     assert board.kind == "system" and imx6q_sys.system.image in RECIPES and imx6q_sys.cores == 4
     assert board.launcher.argv(["./edgebench-runner"]) == ["./edgebench-runner"]  # no emulator on the path
     assert board.pins_cpus and not board.counts and not imx6q_sys.emulated
-    assert imx6q_sys in targets.emulated_devices([imx6q_sys])  # `target status` lists it
+    assert board.lifecycle is not None  # `edgebench target up/down/status` manage it
 
 
 @pytest.mark.parametrize("extra, problem", [
@@ -183,7 +183,7 @@ def test_status_names_down_crashed_booting_and_hung(imx6q_sys, monkeypatch):
         _record(imx6q_sys, alive.pid, silent.getsockname()[1])  # it logged in once: silence now is a hang
         status = machine_status(imx6q_sys)
         assert status.health is Health.HUNG and "did not answer" in status.detail
-        assert targets.target_status(imx6q_sys).problem == status.detail
+        assert board_for(imx6q_sys).lifecycle.status().problem == status.detail
         assert system_board.shutdown(imx6q_sys) is system_board.Shutdown.FORCED  # no login: QEMU is ended
         assert alive.wait(timeout=15) is not None
     finally:
@@ -215,7 +215,7 @@ def test_system_board_boots_runs_a_model_over_ssh_and_powers_off(name, edgebench
     thread_counts, core, has, lacks = BOARDS[name]
     board = board_for(device)
     try:
-        up = targets.target_up(device)
+        up = board_for(device).lifecycle.up()
         assert up.up and board.reachability(1.0).status == "up"
         machine = system_board.machine_status(device).machine
         assert machine.ssh_after_s is not None and machine.ssh_after_s < system_board.BOOT_TIMEOUT_S
@@ -243,7 +243,7 @@ def test_system_board_boots_runs_a_model_over_ssh_and_powers_off(name, edgebench
             assert r.counters is None  # TCG wall time only
         assert len({json.dumps(r.output_checksum, sort_keys=True) for r in results.values()}) == 1
     finally:
-        stopped = targets.target_down(device)
+        stopped = board_for(device).lifecycle.down()
     assert stopped
     console = (targets.state_dir(device) / "console.log").read_text()
     assert "reboot: System halted" in console  # the guest powered off on its own before QEMU was ended

@@ -256,3 +256,23 @@ def test_hostile_device_name_runs_nothing(edgebench_dirs, monkeypatch, shared_ca
     with pytest.raises(EdgebenchError, match="must be non-empty and printable"):
         devices_file.write_text(yaml.safe_dump({"a\nb": {"arch": "armv7"}}))
         get_device("x", devices_file)
+
+
+def test_only_boards_edgebench_starts_have_a_lifecycle_and_target_refuses_the_rest(edgebench_dirs):
+    """`edgebench target` goes through the Board's lifecycle: it never asks which kind of board it has."""
+    lab = edgebench_dirs / "lab.yaml"
+    lab.write_text("pi: {arch: aarch64, cpu: cortex-a72, cores: 4, clock_mhz: 1500, connection: {host: x}}\n"
+                   "lab-pi: {arch: aarch64, cpu: cortex-a72, cores: 4, clock_mhz: 1500, "
+                   "labgrid: {place: pi-1, coordinator: 127.0.0.1:1}}\n")
+    kinds = {name: board_for(get_device(name, lab if name in ("pi", "lab-pi") else None))
+             for name in ("imx6", "imx6q-sys", "pi", "lab-pi")}
+    assert [type(b.lifecycle).__name__ for b in kinds.values()] == ["SshdLifecycle", "MachineLifecycle",
+                                                                    "NoneType", "NoneType"]
+    cli = CliRunner()
+    for name, kind in (("pi", "real"), ("lab-pi", "labgrid")):
+        for verb in ("up", "down", "status"):
+            res = cli.invoke(main, ["target", verb, name, "--devices", str(lab)])
+            assert res.exit_code == 2 and f"is a {kind} board, not an emulated target" in res.output
+            assert "Traceback" not in res.output
+    listed = json.loads(cli.invoke(main, ["target", "status", "--json", "--devices", str(lab)]).stdout)
+    assert {r["name"] for r in listed} >= {"imx6", "imx6q-sys"} and not {"pi", "lab-pi"} & {r["name"] for r in listed}

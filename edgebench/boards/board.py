@@ -6,6 +6,7 @@ runs are counted. Code outside edgebench.boards holds a Board and never asks whi
                                        # either one on a labgrid place (LabgridBoard) when the entry names one
                                        # or SystemBoard (a real ARM Linux under qemu-system, reached like hardware)
     link = board.open()                # an open transport and the workdir there; link.close() after
+    board.lifecycle                    # up/down/status of a board edgebench starts itself; None otherwise
 """
 
 from __future__ import annotations
@@ -54,6 +55,33 @@ class Reachability:
 
 
 @dataclass(frozen=True)
+class TargetStatus:
+    """A board edgebench starts itself, as `edgebench target status` shows it."""
+
+    name: str
+    up: bool
+    pid: int | None
+    port: int | None
+    state_dir: str
+    workdir: str
+    emulator: str
+    problem: str | None = None  # a full-system board that crashed or hangs, named (edgebench.boards.system_board)
+
+
+class Lifecycle(Protocol):
+    """Starting and stopping a board that runs on this machine (an emulated one): `edgebench target`."""
+
+    def up(self) -> TargetStatus:
+        """Start it (a no-op when it is up); its status after."""
+
+    def down(self) -> bool:
+        """Stop it; False when it was not running."""
+
+    def status(self) -> TargetStatus:
+        """Whether it is up, and where."""
+
+
+@dataclass(frozen=True)
 class Counter:
     """Counting on a board that counts: the QEMU plugin to upload and the cache model it is given."""
 
@@ -72,6 +100,7 @@ class Board(Protocol):
     kind: str  # "real" | "emulated" | "labgrid" | "system": what the inventory calls it
     counts: bool  # exact per-iteration counts (instructions, cache misses) can be made here
     pins_cpus: bool  # --cpus names this board's cores (under qemu-user it would pin host threads)
+    lifecycle: Lifecycle | None  # None: the board runs on its own (hardware, a lab's place)
 
     @property
     def launcher(self) -> Launcher:

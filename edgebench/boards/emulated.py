@@ -27,6 +27,7 @@ class EmulatedBoard:
 
     def __init__(self, device: Device):
         self.device = device
+        self.lifecycle = targets.SshdLifecycle(device)
 
     @cached_property
     def launcher(self) -> Launcher:

@@ -55,6 +55,7 @@ class LabgridBoard:
     `wait`: queue while every matching place is in use (False: refuse at once, like --no-wait)."""
 
     kind = "labgrid"
+    lifecycle = None  # the lab's place: its exporter keeps the board up, not edgebench
 
     def __init__(self, inner: Board, wait: bool = True):
         self.inner = inner

@@ -25,6 +25,7 @@ class RealBoard:
     kind = "real"
     counts = False
     pins_cpus = True
+    lifecycle = None  # hardware runs on its own
 
     def __init__(self, device: Device):
         self.device = device

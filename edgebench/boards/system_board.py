@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import Callable
 
 from edgebench.atomic import write_atomically
-from edgebench.boards.board import BoardLink, Counter, Endpoint, Reachability
+from edgebench.boards.board import BoardLink, Counter, Endpoint, Reachability, TargetStatus
 from edgebench.boards.devices import Connection, Device
 from edgebench.boards.launcher import Launcher
 from edgebench.boards.real import DEFAULT_REMOTE_WORKDIR
 from edgebench.boards.sshd import free_port
 from edgebench.boards.state import measured_state_after, measured_state_before
 from edgebench.boards.system_image import SystemImage, build_image, recipe
-from edgebench.boards.targets import TargetStatus, lifecycle_lock, state_dir
+from edgebench.boards.targets import lifecycle_lock, state_dir
 from edgebench.boards.ssh import SSHTransport, known_hosts_name
 from edgebench.boards.transport import ConnectError, Transport
 from edgebench.errors import EdgebenchError
@@ -336,6 +336,23 @@ def _qemu_version(exe: str) -> str | None:
     return (done.stdout.splitlines() or [None])[0]
 
 
+@dataclass(frozen=True)
+class MachineLifecycle:
+    """A full-system board boots and powers off."""
+
+    device: Device
+
+    def up(self) -> TargetStatus:
+        boot(self.device, say=say)
+        return target_status(self.device)
+
+    def down(self) -> bool:
+        return shutdown_and_say(self.device)
+
+    def status(self) -> TargetStatus:
+        return target_status(self.device)
+
+
 class SystemBoard:
     kind = "system"
     counts = False  # TCG runs the guest's own kernel: no per-instruction plugin here
@@ -343,6 +360,7 @@ class SystemBoard:
 
     def __init__(self, device: Device):
         self.device = device
+        self.lifecycle = MachineLifecycle(device)
 
     @property
     def launcher(self) -> Launcher:

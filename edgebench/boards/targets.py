@@ -19,9 +19,9 @@ import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
-from edgebench.boards.board import Endpoint
+from edgebench.boards.board import Endpoint, TargetStatus
 from edgebench.boards.devices import Device
 from edgebench.boards.sshd import SshServer
 from edgebench.boards.ssh import SSHTransport
@@ -33,22 +33,9 @@ def targets_dir() -> Path:
     return data_dir(create=False) / "targets"  # created by whatever writes there (lifecycle_lock)
 
 
-@dataclass(frozen=True)
-class TargetStatus:
-    name: str
-    up: bool
-    pid: int | None
-    port: int | None
-    state_dir: str
-    workdir: str
-    emulator: str
-    problem: str | None = None  # a full-system board that crashed or hangs, named (edgebench.boards.system_board)
-
-
 def _require_emulated(device: Device) -> None:
-    if not device.emulated and device.system is None:
-        raise EdgebenchError(f"device {device.name!r} is a real board, not an emulated target",
-                             hint="`edgebench target` manages emulated devices (those with an emulator: entry)")
+    if not device.emulated:
+        raise EdgebenchError(f"device {device.name!r} is not a qemu-user target (no emulator: entry)")
 
 
 def state_dir(device: Device) -> Path:
@@ -98,10 +85,6 @@ def _prepare_workdir(device: Device) -> None:
 
 def target_status(device: Device) -> TargetStatus:
     _require_emulated(device)
-    if device.system is not None:
-        from edgebench.boards import system_board
-
-        return system_board.target_status(device)
     server = _server(device)
     info = server.running()
     up = info is not None and _accepts(info.port)
@@ -125,14 +108,8 @@ def _check_emulator(device: Device) -> None:
 
 
 def target_up(device: Device) -> TargetStatus:
-    """Start the target's sshd (a no-op when it is already up) and pin its key; returns its status. A
-    full-system board boots instead (edgebench.boards.system_board)."""
+    """Start the target's sshd (a no-op when it is already up) and pin its key; returns its status."""
     _require_emulated(device)
-    if device.system is not None:
-        from edgebench.boards import system_board
-
-        system_board.boot(device, say=system_board.say)
-        return system_board.target_status(device)
     _check_emulator(device)
     with lifecycle_lock(device):
         _prepare_workdir(device)
@@ -146,13 +123,8 @@ def target_up(device: Device) -> TargetStatus:
 
 
 def target_down(device: Device) -> bool:
-    """Stop the target's sshd; False when it was not running. Keys and workdir stay for the next `up`. A
-    full-system board is powered off (edgebench.boards.system_board)."""
+    """Stop the target's sshd; False when it was not running. Keys and workdir stay for the next `up`."""
     _require_emulated(device)
-    if device.system is not None:
-        from edgebench.boards import system_board
-
-        return system_board.shutdown_and_say(device)
     with lifecycle_lock(device):
         return _server(device).stop()
 
@@ -185,6 +157,17 @@ def connect(device: Device, start_target: bool = True) -> tuple[SSHTransport, En
     return SSHTransport.connect(endpoint.connection, name=device.name), endpoint
 
 
-def emulated_devices(devices: Iterable[Device]) -> list[Device]:
-    """The devices that are emulated targets, qemu-user or full-system (what `edgebench target status` lists)."""
-    return [d for d in devices if d.emulated or d.system is not None]
+@dataclass(frozen=True)
+class SshdLifecycle:
+    """A qemu-user board's lifecycle is its private sshd's."""
+
+    device: Device
+
+    def up(self) -> TargetStatus:
+        return target_up(self.device)
+
+    def down(self) -> bool:
+        return target_down(self.device)
+
+    def status(self) -> TargetStatus:
+        return target_status(self.device)

@@ -18,7 +18,7 @@ from edgebench.report.layout import Column, Row, print_table
 from edgebench.serde import to_dict
 
 if TYPE_CHECKING:
-    from edgebench.boards.targets import TargetStatus
+    from edgebench.boards.board import Lifecycle, TargetStatus
     from edgebench.modeling.latency_model import CpuConstants
 
 # edgebench.boards.targets and .ssh load paramiko: imported where a command reaches a board, not for --help.
@@ -155,6 +155,15 @@ def target_cmd():
     """
 
 
+def _lifecycle(device: Device) -> Lifecycle:
+    """The board's up/down/status; a board edgebench does not start (hardware, a lab's place) is one line."""
+    board = board_for(device)
+    if board.lifecycle is None:
+        raise EdgebenchError(f"device {device.name!r} is a {board.kind} board, not an emulated target",
+                             hint="`edgebench target` manages emulated devices (an emulator: or system: entry)")
+    return board.lifecycle
+
+
 def _print_status(st: TargetStatus, as_json: bool) -> None:
     if as_json:
         print_json(to_dict(st))
@@ -178,9 +187,7 @@ def target_up_cmd(name, devices_file, as_json):
     Example:
       edgebench target up imx6
     """
-    from edgebench.boards.targets import target_up
-
-    _print_status(target_up(get_device(name, devices_file)), as_json)
+    _print_status(_lifecycle(get_device(name, devices_file)).up(), as_json)
 
 
 @target_cmd.command("image")
@@ -219,9 +226,7 @@ def target_down_cmd(name, devices_file, as_json):
     Example:
       edgebench target down imx6
     """
-    from edgebench.boards.targets import target_down
-
-    was_up = target_down(get_device(name, devices_file))
+    was_up = _lifecycle(get_device(name, devices_file)).down()
     if as_json:
         print_json({"name": name, "stopped": was_up})
     else:
@@ -240,12 +245,11 @@ def target_status_cmd(name, devices_file, as_json):
       edgebench target status imx6
       edgebench target status --json
     """
-    from edgebench.boards.targets import emulated_devices, target_status
-
     if name:
-        _print_status(target_status(get_device(name, devices_file)), as_json)
+        _print_status(_lifecycle(get_device(name, devices_file)).status(), as_json)
         return
-    statuses = [target_status(d) for d in emulated_devices(load_devices(devices_file).values())]
+    boards = (board_for(d) for d in load_devices(devices_file).values())
+    statuses = [b.lifecycle.status() for b in boards if b.lifecycle is not None]
     if as_json:
         print_json([to_dict(s) for s in statuses])
     else:
