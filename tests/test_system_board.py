@@ -90,6 +90,22 @@ def _read_newc(path: Path) -> dict[str, tuple[int, int, int, bytes, tuple[int, i
         entries[name] = (f[1], f[2], f[3], data, (f[9], f[10]))
 
 
+def test_a_new_image_supersedes_all_but_the_one_before_it(edgebench_dirs):
+    from edgebench.boards.system_image import images_dir, superseded
+
+    folders = []
+    for i, key in enumerate(("old", "older-still", "previous", "new")):
+        folder = images_dir() / f"imx6q-{key}"
+        folder.mkdir(parents=True)
+        (folder / "image.json").write_text("{}")
+        os.utime(folder / "image.json", (1000 + i, 1000 + i))
+        folders.append(folder)
+    (images_dir() / "imx6q-half-built").mkdir()  # no image.json: another build's, left alone
+    (images_dir() / "rpi3-x").mkdir()
+    (images_dir() / "rpi3-x" / "image.json").write_text("{}")  # another image's
+    assert superseded("imx6q", folders[-1]) == [folders[1], folders[0]]  # "previous" stays for a running machine
+
+
 def test_initramfs_is_root_owned_with_the_modes_sshd_insists_on(tmp_path):
     tree = tmp_path / "tree"
     (tree / "root" / ".ssh").mkdir(parents=True)

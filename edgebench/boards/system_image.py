@@ -220,7 +220,19 @@ def build_image(name: str, refresh: bool = False, say: Callable[[str], None] = l
         if folder.exists():  # a half-written folder from a build that died: replaced whole
             shutil.rmtree(folder)
         os.rename(out, folder)
+    for stale in superseded(name, folder):
+        shutil.rmtree(stale, ignore_errors=True)
+        say(f"removed the superseded image {stale.name}")
     return image, True
+
+
+def superseded(name: str, current: Path) -> list[Path]:
+    """The images of `name` a new build replaces: all but `current` and the newest one before it (a machine
+    still running may use that one; its client key lives there). They are cache: a build makes them again."""
+    older = sorted((f for f in images_dir().glob(f"{name}-*")
+                    if f != current and f.is_dir() and (f / "image.json").exists()),
+                   key=lambda f: (f / "image.json").stat().st_mtime, reverse=True)
+    return older[1:]
 
 
 def _kernel_files(r: ImageRecipe, kernel_tree: Path, out: Path) -> str:
