@@ -581,10 +581,10 @@ def cpu_section(cal: CpuCalibration, loo: list[Case], held: list[Case], ratios: 
     t, d, chosen = cal.target, cal.device, cal.chosen
     clock = f"{d.clock_mhz} MHz"
     level = f"{cal.fitted.uncertainty.level:.0%}"
-    title = (f"counted as {d.arch} against rows measured in {other_rows.measured_in.arch}: evidence only, not filed"
-             if other_rows else "calibrated")
-    lines = [f"## {cal.name}: device `{d.name}` ({clock}), {title} on {t.board_prefix} ({t.board_clock_mhz:g} MHz)",
-             "",
+    board = f"{t.board_prefix} ({t.board_clock_mhz:g} MHz)"
+    title = (f"counted as {d.arch} against the {board} rows, which were measured in {other_rows.measured_in.arch}: "
+             "evidence only, not filed" if other_rows else f"calibrated on {board}")
+    lines = [f"## {cal.name}: device `{d.name}` ({clock}), {title}", "",
              f"Published figures are NCNN's threads=1 powersave=0 averages on that board, converted to {clock} by "
              f"clock ({t.board_clock_mhz:g}/{d.clock_mhz}). Modeled = cycles / {clock}; leave-one-out (LOO) = "
              "modeled by a fit on the other fit models.",
@@ -611,7 +611,8 @@ def cpu_section(cal: CpuCalibration, loo: list[Case], held: list[Case], ratios: 
     swaps = swapped_pairs(cal.fit_models, chosen.loo_cycles, truth)
     lines += ["", f"**LOO over the {len(cal.fit_models)} fit models: median |error| {chosen.median_abs_pct:.1f} % "
               f"(goal <= {GOAL_MEDIAN_PCT:g} %), max |error| {chosen.max_abs_pct:.1f} % (goal <= {GOAL_MAX_PCT:g} %), "
-              f"Spearman {chosen.spearman:.3f}.** Constants: {cal.goal_note()}.",
+              f"Spearman {chosen.spearman:.3f}.** "
+              + ("Not filed as constants." if other_rows else f"Constants: {cal.goal_note()}."),
               "", f"Pairs in the wrong order (LOO): {swaps}.", ""]
     if held:
         held_err = [(c.modeled.ms - c.published_ms) / c.published_ms * 100 for c in held]
