@@ -242,3 +242,13 @@ def test_the_pi3_rows_are_32_bit_code_so_a_64_bit_pi3_gets_no_modeled_figure():
     why = lm.unmodeled_reason(DEVICES["rpi3"], TABLE)
     assert "no latency constants for cortex-a53 in aarch64" in why and "cortex-a53-aarch32 (armv7)" in why
     assert lm.unmodeled_reason(DEVICES["rpi3-32"], TABLE) is None
+
+
+def test_a_counted_run_without_constants_for_its_cpu_says_it_is_not_modeled():
+    c = TABLE["cortex-a53-aarch32"]
+    counted = dataclasses.replace(_stored("mobilenet_v1_0.5x", real_counts("cortex-a53")["mobilenet"], c, 149e6),
+                                  device="rpi3", arch="aarch64", modeled=None, modeled_ms=None)
+    row = build_row(counted, TABLE)
+    assert row.headline.basis == Basis.EMULATED and row.modeled is None
+    assert any(f.startswith("counted, not modeled: no installed latency constants cover its CPU in aarch64")
+               for f in row.flags)

@@ -99,8 +99,8 @@ def footnotes(report: Report, verbose: bool = False) -> list[str]:
             Basis.MODELED: f"modeled = predicted from exactly counted instructions and cache misses for the CPU and "
                      f"clock named, never measured ({INTERVAL_LEVEL:.0%} interval: bootstrap refits of the latency "
                      "model x its leave-one-out errors, benchmarks/calibration_report.md)",
-            Basis.EMULATED: f"emulated = QEMU wall time {EMULATED_MARK} (nothing was counted): how slow the emulator is, "
-                      "not the board",
+            Basis.EMULATED: f"emulated = QEMU wall time {EMULATED_MARK} (not modeled: nothing was counted, or no "
+                      "latency constants cover the CPU): how slow the emulator is, not the board",
         }
         notes.append("Latency ms: " + "; ".join(kinds[b] for b in kinds if b in bases) + ".")
     emulators = sorted({r.emulator for r in rows if r.emulator})

@@ -126,6 +126,9 @@ def build_row(result: RunResult, constants: dict[str, CpuConstants] | None = Non
     else:
         flags += timed_flags
     flags += [f"modeled: {f}" for f in (*(modeled.flags if modeled else ()), again.note) if f]
+    if ok and emulated and result.counters and modeled_ms is None:
+        flags.append(f"counted, not modeled: no installed latency constants cover its CPU in {result.arch} "
+                     "(`edgebench devices` shows which boards are modeled)")
     headline = _headline(result, summary, modeled, modeled_ms)
     return ModelRow(
         model=result.model,
