@@ -498,12 +498,19 @@ def _pi3_threads4(target: CalibrationTarget) -> dict[str, float]:
     return {r["model"]: float(r["avg_ms"]) for r in _csv_rows(target.cpu, target.board_prefix, "4")}
 
 
-def clock_transfer(cal: CpuCalibration) -> list[str]:
-    """Issue 13 item 4: the Cortex-A53 constants fitted on the Raspberry Pi 3 B+ (1.4 GHz) predict the
-    Zero 2 W (1.0 GHz, same core and L2 size), once with every term in cycles and once with the DRAM term
-    (L2 misses) in nanoseconds, which does not scale with the core clock."""
-    zero = published_single_thread(cal.name, ZERO2W)
-    models = [m for m in sorted(zero, key=zero.get) if m in cal.counts]
+@dataclass(frozen=True)
+class Transfer:
+    """The constants of one A53 board predicting another board's rows at its own clock."""
+
+    rows: list[str]  # per model: published, all cycles, error, memory in ns, error
+    cycles: tuple[float, float]  # median, max |error| with every term in cycles
+    ns: tuple[float, float]  # ... with the DRAM term (L2 misses) in nanoseconds
+    slower_per_cycle: float  # the other board's cycles / the calibration board's (median over shared models)
+
+
+def transfer(cal: CpuCalibration, board_prefix: str, clock_mhz: float) -> Transfer:
+    other = published_single_thread(cal.name, board_prefix)
+    models = [m for m in sorted(other, key=other.get) if m in cal.counts]
     c = cal.fitted.cycles_per
     board_mhz = cal.target.board_clock_mhz
     rows, errors = [], {"cycles": [], "ns": []}
@@ -511,18 +518,30 @@ def clock_transfer(cal: CpuCalibration) -> list[str]:
         n = cal.counts[m]
         core = sum(v * lm.event_count(n, e) for e, v in c.items() if e != "l2_misses")
         dram = c.get("l2_misses", 0.0) * n.l2_misses
-        all_cycles = (core + dram) / (ZERO2W_CLOCK_MHZ * 1000.0)
-        ns_memory = core / (ZERO2W_CLOCK_MHZ * 1000.0) + dram / (board_mhz * 1000.0)
-        e_cycles, e_ns = ((v - zero[m]) / zero[m] * 100 for v in (all_cycles, ns_memory))
+        all_cycles = (core + dram) / (clock_mhz * 1000.0)
+        ns_memory = core / (clock_mhz * 1000.0) + dram / (board_mhz * 1000.0)
+        e_cycles, e_ns = ((v - other[m]) / other[m] * 100 for v in (all_cycles, ns_memory))
         errors["cycles"].append(e_cycles)
         errors["ns"].append(e_ns)
-        rows.append(f"| {m} | {zero[m]:.1f} | {all_cycles:.1f} | {_pct(e_cycles)} | {ns_memory:.1f} | {_pct(e_ns)} |")
+        rows.append(f"| {m} | {other[m]:.1f} | {all_cycles:.1f} | {_pct(e_cycles)} | {ns_memory:.1f} | {_pct(e_ns)} |")
     stat = {k: (float(np.median(np.abs(v))), float(np.max(np.abs(v)))) for k, v in errors.items()}
-    better = "the nanosecond-memory model" if stat["ns"] < stat["cycles"] else "the all-cycles model"
-    slow = float(np.median([zero[m] * ZERO2W_CLOCK_MHZ / (cal.published_ms[m] * board_mhz) for m in models
+    slow = float(np.median([other[m] * clock_mhz / (cal.published_ms[m] * board_mhz) for m in models
                             if m in cal.published_ms]))
+    return Transfer(rows, stat["cycles"], stat["ns"], slow)
+
+
+def clock_transfer(cal: CpuCalibration) -> list[str]:
+    """Issue 13 item 4: the Cortex-A53 constants fitted on the Raspberry Pi 3 B+ (1.4 GHz) predict the
+    Zero 2 W (1.0 GHz, same core and L2 size), and the other A53 boards, once with every term in cycles and
+    once with the DRAM term (L2 misses) in nanoseconds, which does not scale with the core clock."""
+    board_mhz = cal.target.board_clock_mhz
+    zero = transfer(cal, ZERO2W, ZERO2W_CLOCK_MHZ)
+    better = "the nanosecond-memory model" if zero.ns < zero.cycles else "the all-cycles model"
     first, pi3_threads4 = _first_zero2w_block(cal.target.cpu), _pi3_threads4(cal.target)
     like_threads4 = float(np.median([first[m] / pi3_threads4[m] for m in first if m in pi3_threads4]))
+    others = [(prefix, clock, transfer(cal, prefix, clock)) for prefix, clock, _ in A53_BOARDS
+              if prefix not in (cal.target.board_prefix, ZERO2W)]
+    ns_wins = sum(t.ns < t.cycles for *_, t in others) + (zero.ns < zero.cycles)
     return [
         "### Across two clocks: Raspberry Pi Zero 2 W (1.0 GHz)", "",
         f"The {cal.name} constants above (fitted on the {cal.target.board_prefix} at {board_mhz:g} MHz) predict NCNN's "
@@ -532,12 +551,20 @@ def clock_transfer(cal: CpuCalibration) -> list[str]:
         f"ratio ({board_mhz / ZERO2W_CLOCK_MHZ:.2f}): a mislabelled 4-thread block, it seems, so the second (last) "
         "block is used.", "",
         "| model | published ms @ 1000 MHz | all cycles | error | memory in ns | error |", "|---|---|---|---|---|---|",
-        *rows, "",
-        f"**All cycles: median |error| {stat['cycles'][0]:.1f} %, max {stat['cycles'][1]:.1f} %. Memory in ns: "
-        f"median {stat['ns'][0]:.1f} %, max {stat['ns'][1]:.1f} %.** {better.capitalize()} transfers better, but "
-        f"neither transfers: per cycle the Zero 2 W is {slow:.2f}x as slow as the Pi 3 B+ (median over the shared "
-        "models) where either model expects at most 1x (its 512 MB LPDDR2 is slower in ns, not only in cycles). "
-        "The constants are not used for the Zero 2 W: it would need its own device entry and fit.", ""]
+        *zero.rows, "",
+        f"**All cycles: median |error| {zero.cycles[0]:.1f} %, max {zero.cycles[1]:.1f} %. Memory in ns: "
+        f"median {zero.ns[0]:.1f} %, max {zero.ns[1]:.1f} %.** {better.capitalize()} transfers better, but "
+        f"neither transfers: per cycle the Zero 2 W is {zero.slower_per_cycle:.2f}x as slow as the Pi 3 B+ (median "
+        "over the shared models) where either model expects at most 1x (its 512 MB LPDDR2 is slower in ns, not "
+        "only in cycles). The constants are not used for the Zero 2 W: it would need its own device entry and fit.",
+        "", "The same constants on the other A53 boards (other SoCs, memory and L2 sizes; counts with the Pi 3's "
+        "caches):", "",
+        "| board | clock | all cycles: median / max | memory in ns: median / max | cycles per model vs the Pi 3 B+ |",
+        "|---|---|---|---|---|",
+        *(f"| {prefix} | {clock:g} MHz | {t.cycles[0]:.1f} % / {t.cycles[1]:.1f} % | {t.ns[0]:.1f} % / "
+          f"{t.ns[1]:.1f} % | {t.slower_per_cycle:.2f}x |" for prefix, clock, t in others), "",
+        f"Memory in ns transfers better on {ns_wins} of {len(others) + 1} boards. A board's constants are for that "
+        "board: another board of the same core needs its own fit.", ""]
 
 
 # ---------------------------------------------------------------------------------------------- report
