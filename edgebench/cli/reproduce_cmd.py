@@ -21,7 +21,7 @@ STUDIES = {"fd-mobilenet": (fd_mobilenet.SUITE, fd_mobilenet.EXTRA_MODELS)}
 @main.command("reproduce")
 @click.argument("study", type=click.Choice(sorted(STUDIES)))
 @click.option("--device", "device_name", default="imx6", show_default=True,
-              help="An emulated board (imx6, rpi3, rpi4: latency modeled from exact counts for its CPU and clock) "
+              help="An emulated board (imx6, rpi3-32, rpi4, imx7: latency modeled from exact counts for its CPU and clock) "
                    "or a real board of yours from devices.yaml (measured).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where report.md, results.json and latency_vs_mflops.png go (default: reproduce-STUDY-DEVICE).")
@@ -41,13 +41,13 @@ def reproduce_cmd(study, device_name, out_dir, loops, warmup, fresh, artifacts_r
     140 / 40 / 12 MFLOPs. This runs the nine models (and EffNet) and prints the paper's speedups beside
     ours. Every stage skips what is cached or done: an interrupted reproduce continues where it stopped.
 
-    The paper's board is the i.MX6 (`--device imx6`, the default); another emulated board (rpi3, rpi4)
-    asks whether its speedups hold on that CPU; a real board gives measured times.
+    The paper's board is the i.MX6 (`--device imx6`, the default); another modeled emulated board (rpi3-32,
+    rpi4, imx7) asks whether its speedups hold on that CPU; a real board gives measured times.
 
     \b
     Examples:
       edgebench reproduce fd-mobilenet
-      edgebench reproduce fd-mobilenet --device rpi3 --out rpi3-table     # emulated Cortex-A53
+      edgebench reproduce fd-mobilenet --device rpi3-32 --out a53-table   # modeled Cortex-A53
       edgebench reproduce fd-mobilenet --device my-imx6    # a real board: devices.yaml's my-imx6 example
     """
     from edgebench.boards.devices import get_device

@@ -109,6 +109,8 @@ def _compare(claim: PaperSpeedup, fd: ModelRow | None, other: ModelRow | None, c
     basis = next((b for b in BASES if fd.latency(b) is not None and other.latency(b) is not None), None)
     if basis is None:
         return _not_comparable(claim, "no latency of one kind for both models")
+    if basis == Basis.EMULATED:  # a ratio of emulator speeds says nothing of the board's
+        return _not_comparable(claim, "not modeled: QEMU wall time only, which is how slow the emulator is")
     fd_ms, other_ms = fd.latency(basis), other.latency(basis)
     if fd_ms <= 0:
         return _not_comparable(claim, f"{claim.fd_model} took {fd_ms} ms")
