@@ -1,0 +1,90 @@
+"""Several boards of one kind in one run (a run spread over a labgrid farm): what each board's state says,
+where the boards disagree, and the spread between them on the models that ran on more than one.
+
+Figures from boards of one kind compare only when their board state agrees (kernel, governor, clock): a
+disagreement is named, per field, and any model measured on several boards (the spread run's anchor) gives
+each board's median and the spread max/min − 1 between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgebench.results.result import Basis, RunResult, Status
+from edgebench.results.stats import median
+
+
+@dataclass(frozen=True)
+class BoardSide:
+    """One board as its ok results saw it; a field holds every value seen there, in order (one, normally)."""
+
+    name: str
+    results: int
+    kernel: tuple[str, ...]
+    governor: tuple[str, ...]
+    clock_mhz: tuple[str, ...]  # the used CPUs' clocks before each run, "?" where sysfs did not say
+
+
+@dataclass(frozen=True)
+class ModelSpread:
+    """One model run on several boards: each board's median (`basis` says of what) and the spread."""
+
+    model: str
+    basis: Basis
+    median_ms: tuple[tuple[str, float], ...]  # (board, median), in the boards' order
+
+    @property
+    def spread(self) -> float:
+        """Slowest over fastest board, minus 1 (0.03: the slowest took 3 % longer)."""
+        figures = [ms for _, ms in self.median_ms]
+        return max(figures) / min(figures) - 1
+
+
+@dataclass(frozen=True)
+class BoardComparison:
+    boards: tuple[BoardSide, ...]
+    disagreements: tuple[str, ...]  # one line per board-state field whose values differ between boards
+    spreads: tuple[ModelSpread, ...]
+
+
+def compare_boards(results: list[RunResult]) -> BoardComparison | None:
+    """The comparison of a run's boards; None unless its results name two boards or more."""
+    names = list(dict.fromkeys(r.board_name for r in results if r.board_name is not None))
+    if len(names) < 2:
+        return None
+    ok = [r for r in results if r.status == Status.OK and r.board_name is not None]
+    sides = tuple(_side(name, [r for r in ok if r.board_name == name]) for name in names)
+    disagreements = tuple(line for field in ("kernel", "governor", "clock_mhz")
+                          if (line := _disagreement(field, sides)) is not None)
+    spreads = []
+    for model in dict.fromkeys(r.model for r in ok):
+        on = [r for r in ok if r.model == model and r.samples_ms]
+        if len(on) > 1:
+            spreads.append(ModelSpread(model, Basis.of_wall_time(on[0].board.emulated),
+                                       tuple((r.board_name, median(r.samples_ms)) for r in on)))
+    return BoardComparison(sides, disagreements, tuple(spreads))
+
+
+def _side(name: str, results: list[RunResult]) -> BoardSide:
+    def seen(values) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(values))
+
+    return BoardSide(name=name, results=len(results), kernel=seen(r.board.uname for r in results),
+                     governor=seen(r.board.governor or "?" for r in results),
+                     clock_mhz=seen(_clock(r) for r in results))
+
+
+def _clock(result: RunResult) -> str:
+    clocks = [c.freq_khz_before for c in result.board.cpu_clocks] or [result.board.freq_khz_before]
+    return "/".join(f"{khz / 1000:g}" if khz else "?" for khz in dict.fromkeys(clocks))
+
+
+_LABELS = {"kernel": "kernel", "governor": "governor", "clock_mhz": "clock (MHz)"}
+
+
+def _disagreement(field: str, sides: tuple[BoardSide, ...]) -> str | None:
+    values = {s.name: getattr(s, field) for s in sides if s.results}
+    if len(set(values.values())) < 2:
+        return None
+    return (f"the boards' {_LABELS[field]} differ: " + "; ".join(f"{name} {' | '.join(v)}" for name, v in values.items())
+            + ": their figures do not compare")
