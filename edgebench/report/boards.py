@@ -1,9 +1,11 @@
 """Several boards of one kind in one run (a run spread over a labgrid farm): what each board's state says,
 where the boards disagree, and the spread between them on the models that ran on more than one.
 
-Figures from boards of one kind compare only when their board state agrees (kernel, governor, clock): a
-disagreement is named, per field, and any model measured on several boards (the spread run's anchor) gives
-each board's median and the spread max/min − 1 between them.
+Figures from boards of one kind compare only when their board state agrees (kernel, governor, clock, and on
+emulated boards the system view the guest saw): a disagreement is named, per field, and any model run on
+several boards (the spread run's anchor) gives each board's median and the spread max/min − 1 between them,
+of the figure that means something there: the modeled latency on emulated boards (from their exact counts:
+boards that count alike agree exactly), else the measured wall time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class BoardSide:
     kernel: tuple[str, ...]
     governor: tuple[str, ...]
     clock_mhz: tuple[str, ...]  # the used CPUs' clocks before each run, "?" where sysfs did not say
+    view: tuple[str, ...]  # emulated: the system view the guest saw ("–" on a real board)
 
 
 @dataclass(frozen=True)
@@ -49,20 +52,25 @@ class BoardComparison:
 
 def compare_boards(results: list[RunResult]) -> BoardComparison | None:
     """The comparison of a run's boards; None unless its results name two boards or more."""
-    names = list(dict.fromkeys(r.board_name for r in results if r.board_name is not None))
+    names = sorted({r.board_name for r in results if r.board_name is not None})
     if len(names) < 2:
         return None
     ok = [r for r in results if r.status == Status.OK and r.board_name is not None]
     sides = tuple(_side(name, [r for r in ok if r.board_name == name]) for name in names)
-    disagreements = tuple(line for field in ("kernel", "governor", "clock_mhz")
-                          if (line := _disagreement(field, sides)) is not None)
+    disagreements = tuple(line for field in _LABELS if (line := _disagreement(field, sides)) is not None)
     spreads = []
     for model in dict.fromkeys(r.model for r in ok):
-        on = [r for r in ok if r.model == model and r.samples_ms]
+        on = sorted((r for r in ok if r.model == model and r.samples_ms), key=lambda r: r.board_name)
         if len(on) > 1:
-            spreads.append(ModelSpread(model, Basis.of_wall_time(on[0].board.emulated),
-                                       tuple((r.board_name, median(r.samples_ms)) for r in on)))
+            spreads.append(_spread(model, on))
     return BoardComparison(sides, disagreements, tuple(spreads))
+
+
+def _spread(model: str, on: list[RunResult]) -> ModelSpread:
+    if all(r.modeled_ms is not None for r in on):
+        return ModelSpread(model, Basis.MODELED, tuple((r.board_name, r.modeled_ms) for r in on))
+    return ModelSpread(model, Basis.of_wall_time(on[0].board.emulated),
+                       tuple((r.board_name, median(r.samples_ms)) for r in on))
 
 
 def _side(name: str, results: list[RunResult]) -> BoardSide:
@@ -71,7 +79,7 @@ def _side(name: str, results: list[RunResult]) -> BoardSide:
 
     return BoardSide(name=name, results=len(results), kernel=seen(r.board.uname for r in results),
                      governor=seen(r.board.governor or "?" for r in results),
-                     clock_mhz=seen(_clock(r) for r in results))
+                     clock_mhz=seen(_clock(r) for r in results), view=seen(r.board.system_view or "–" for r in results))
 
 
 def _clock(result: RunResult) -> str:
@@ -79,7 +87,7 @@ def _clock(result: RunResult) -> str:
     return "/".join(f"{khz / 1000:g}" if khz else "?" for khz in dict.fromkeys(clocks))
 
 
-_LABELS = {"kernel": "kernel", "governor": "governor", "clock_mhz": "clock (MHz)"}
+_LABELS = {"kernel": "kernel", "governor": "governor", "clock_mhz": "clock (MHz)", "view": "system view"}
 
 
 def _disagreement(field: str, sides: tuple[BoardSide, ...]) -> str | None:

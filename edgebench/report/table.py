@@ -37,12 +37,12 @@ def render_table(report: Report, console: Console, *, wide: bool = False, verbos
 def render_boards(boards: BoardComparison, console: Console, *, wide: bool, wide_hint: str) -> None:
     """Each board's state, where the boards disagree, and the spread between them per model run on several."""
     console.print()
-    sides = [Row((b.name, str(b.results), " | ".join(b.kernel) or "–", " | ".join(b.governor) or "–",
-                  " | ".join(b.clock_mhz) or "–")) for b in boards.boards]
+    sides = [Row((b.name, str(b.results), *(" | ".join(values) or "–" for values in
+                                             (b.kernel, b.governor, b.clock_mhz, b.view)))) for b in boards.boards]
     print_table(console, (Column("Board"), Column("Results", numeric=True), Column("Kernel", 2), Column("Governor", 1),
-                          Column("Clock MHz", 1)), sides, title="Boards of this run",
-                notes=list(boards.disagreements) or ["the boards' kernel, governor and clock agree"], wide=wide,
-                wide_hint=wide_hint)
+                          Column("Clock MHz", 1), Column("System view", 3)), sides, title="Boards of this run",
+                notes=list(boards.disagreements) or ["The boards' state agrees (kernel, governor, clock, system view)."],
+                wide=wide, wide_hint=wide_hint)
     if boards.spreads:
         console.print()
         spreads = [Row((s.model, str(s.basis), ", ".join(f"{b} {ms:.1f} ms" for b, ms in s.median_ms),
