@@ -1,7 +1,8 @@
 """Boards on labgrid places (issue 19): devices.yaml entries, the optional extra, and `edgebench run` on a real
 loopback farm (tests/labgrid_farm.py: labgrid-coordinator + labgrid-exporter on 127.0.0.1 exporting the
 emulated imx6 target's sshd): acquire/run/release, two runs competing for one place, the queue's line, a
-killed run's place named and freed, SIGTERM and Ctrl-C releasing.
+killed run's place named and freed, SIGTERM and Ctrl-C releasing; and a suite spread over a farm of two imx6
+boards (--parallel): both places used into one run, a place cut mid-suite, signals releasing both.
 """
 
 from __future__ import annotations
@@ -378,4 +379,22 @@ def test_a_place_lost_mid_suite_leaves_its_models_to_the_other(farm_of_two, arti
     assert sorted(r.model for r in results if r.model != ANCHOR) == sorted(
         ["fd_mobilenet_0.25x", "shufflenet_v1_g3_0.25x", "mobilenet_v1_0.125x"])
     assert "imx6-b: place released" in farm.coordinator_log()
+    _free(farm, ("imx6-a", "imx6-b"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_sigterm_and_ctrl_c_release_every_place_of_a_spread_run(farm_of_two, artifacts, stop):
+    farm = farm_of_two
+    run = subprocess.Popen(labgrid_farm.edgebench_run(farm, "lab-imx6", artifacts, *SPREAD), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True, env=WIDE)
+    seen = []
+    for line in run.stderr:
+        seen.append(line)
+        if line.startswith("imx6-b runs "):  # both places held, a model under way on each
+            break
+    run.send_signal(stop)
+    _, rest = run.communicate(timeout=120)
+    stderr = "".join(seen) + rest
+    assert run.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
     _free(farm, ("imx6-a", "imx6-b"))

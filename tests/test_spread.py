@@ -4,20 +4,25 @@ tests/test_labgrid.py runs the same over a real labgrid farm of emulated boards.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from edgebench.bench.session import RunRequest, Session
 from edgebench.bench.spread import ModelQueue, spread_run
 from edgebench.boards.board import BoardLink
 from edgebench.boards.transport import ConnectionLost
 from edgebench.report.boards import compare_boards
-from edgebench.results.result import RunSettings
+from edgebench.report.model import build_report
+from edgebench.report.table import render_table
+from edgebench.results.result import RunResult, RunSettings
 from edgebench.results.store import Store
 from fake_board import FakeRuntimes, LocalBoard, LocalTransport, local_device, tiny_artifact
+from result_factory import make_result
 
 
 # -- the queue -------------------------------------------------------------------------------------------------
@@ -97,12 +102,13 @@ def farm(tmp_path):
     request = RunRequest(device=local_device(), models=models, settings=RunSettings(loops=2, warmup=0),
                          artifacts_root=tmp_path / "artifacts")
 
-    def run(lost: tuple[str, ...] = ()) -> tuple[str, list[str], Store]:
+    def run(lost: tuple[str, ...] = (), resume: str | None = None) -> tuple[str, list[str], Store]:
         board = LocalFarm(request.device, tmp_path, ("place-a", "place-b"), lost)
         store = Store(tmp_path / "store.sqlite3")
         lines: list[str] = []
         lead = Session(board, FakeRuntimes(tmp_path / "runtime"), store, argv=["test"], on_stage=lambda s: None)
-        return spread_run(lead, request, lambda r: None, lines.append), lines, store
+        asked = dataclasses.replace(request, resume_run=resume)
+        return spread_run(lead, asked, lambda r: None, lines.append), lines, store
 
     return run
 
@@ -145,3 +151,48 @@ def test_every_board_lost_stores_the_rest_as_failed_with_why(farm):
     assert sorted(r.model for r in failed) == ["tiny_1", "tiny_2", "tiny_3"]
     assert all(r.error == "not run: every board was lost (place-a: place-a: connection lost; place-b: place-b: "
                           "connection lost)" and r.board_name is None for r in failed)
+    store.close()
+    again, lines, store = farm(resume=run_id)  # the farm back: the rest done, in the same run
+    with store:
+        results = store.results(run_id)
+    assert again == run_id and all(r.status == "ok" for r in results), [r.error for r in results]
+    # tiny_1, the smallest still to run, is this session's anchor; the failures it replaced are gone
+    assert sorted(r.model for r in results if r.model != "tiny_0") == ["tiny_1", "tiny_1", "tiny_2", "tiny_3"]
+    assert "anchor tiny_1: runs on every board, for the spread between them" in lines
+
+
+# -- the boards compared ------------------------------------------------------------------------------------------
+def _on(board: str, model: str, median_ms: float, governor: str = "performance", **board_state) -> RunResult:
+    r = make_result("run", model, median_ms=median_ms, noise=0.0, n=5)
+    return dataclasses.replace(r, board_name=board, board=dataclasses.replace(r.board, governor=governor,
+                                                                                 **board_state))
+
+
+def test_boards_that_disagree_on_their_state_are_named_and_the_anchor_gives_the_spread():
+    results = [_on("pi-b", "anchor", 110.0, governor="ondemand"), _on("pi-a", "anchor", 100.0),
+               _on("pi-a", "big", 300.0), _on("pi-b", "other", 200.0, governor="ondemand")]
+    comparison = compare_boards(results)
+    assert [(b.name, b.results, b.governor) for b in comparison.boards] == [("pi-a", 2, ("performance",)),
+                                                                           ("pi-b", 2, ("ondemand",))]
+    assert comparison.disagreements == ("the boards' governor differ: pi-a performance; pi-b ondemand: their "
+                                        "figures do not compare",)
+    [spread] = comparison.spreads
+    assert spread.model == "anchor" and str(spread.basis) == "measured"
+    assert spread.median_ms == (("pi-a", 100.0), ("pi-b", 110.0)) and spread.spread == pytest.approx(0.10)
+    assert compare_boards([dataclasses.replace(r, board_name=None) for r in results]) is None  # one board: no table
+
+
+def test_a_report_of_a_spread_run_shows_each_models_board_and_the_spread(tmp_path):
+    results = [_on("pi-a", "anchor", 100.0), _on("pi-b", "anchor", 103.0), _on("pi-b", "big", 300.0)]
+    with Store(tmp_path / "s.sqlite3") as store:
+        run_id = store.begin_run("imx6", [])
+        for r in results:
+            store.add_result(dataclasses.replace(r, run_id=run_id))
+        run, stored = store.run(run_id), store.results(run_id)
+    console = Console(width=200, record=True)
+    render_table(build_report(run, stored), console)
+    text = console.export_text()
+    assert "imx6 on pi-b" in text and "Boards of this run" in text
+    assert "The boards' state agrees (kernel, governor, clock, system view)." in text
+    [line] = [line for line in text.splitlines() if "pi-a 100.0 ms, pi-b 103.0 ms" in line]
+    assert line.split()[:2] == ["anchor", "measured"] and line.endswith("3.0%")

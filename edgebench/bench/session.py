@@ -118,8 +118,9 @@ class Session:
             link.close()
 
     def plan(self, req: RunRequest, workdir: str, on_result: Callable[[RunResult], None]) -> Plan:
-        """Export the models, build the runtime (and what counting or profiling needs) for boards whose files
-        live in `workdir`, and name the run; models that cannot be exported are stored as failed here."""
+        """Export the models, build the runtime (and what counting or profiling needs), lay them out in
+        `workdir` (run_models moves the layout to its board's) and name the run; models that cannot be exported
+        are stored as failed here."""
         prepared, unexportable = self._prepare(req)
         self.on_stage(f"runtime for {self.device.arch}")
         runtime = self.runtimes.runner(self.device.arch)

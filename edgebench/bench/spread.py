@@ -102,12 +102,17 @@ def spread_run(lead: Session, request: RunRequest, on_result: Callable[[RunResul
 
     workers: list[Worker] = []
     try:
-        workers.extend(Worker(name, link) for name, link in _acquire(board, say))
-        _run_workers(plan, workers, session, store, on_result, say)
+        for name, link in _acquire(board, say):
+            workers.append(Worker(name, link))  # at once: an interrupt while the next is acquired closes it
+        ran = _run_workers(plan, workers, session, store, on_result, say)
     finally:
         for w in reversed(workers):  # the first place holds SIGTERM's handler: it is given back last
             w.link.close()
-    _store_unrun(lead, plan, workers, on_result)
+    unrun = [p for p in plan.todo if p.manifest.name not in ran]
+    if unrun:
+        why = "; ".join(f"{w.name}: {w.lost}" for w in workers if w.lost)
+        for p in unrun:
+            lead.store_unrun(plan, p, f"not run: every board was lost ({why})", on_result)
     return plan.run_id
 
 
@@ -131,9 +136,9 @@ def _acquire(board: LabgridBoard, say: Callable[[str], None]) -> Iterator[tuple[
 
 
 def _run_workers(plan: Plan, workers: list[Worker], session: Callable[[Worker, Store], Session], store: Store,
-                 on_result: Callable[[RunResult], None], say: Callable[[str], None]) -> None:
+                 on_result: Callable[[RunResult], None], say: Callable[[str], None]) -> set[str]:
     """One thread per board, each with its own store connection (SQLite's are per thread), until the queue
-    is empty or every board is lost."""
+    is empty or every board is lost; returns the models stored."""
     anchor = anchor_of(plan.todo) if len(workers) > 1 else None
     queue = ModelQueue([p for p in plan.todo if p is not anchor], [w.name for w in workers])
     if anchor is not None:
@@ -145,8 +150,11 @@ def _run_workers(plan: Plan, workers: list[Worker], session: Callable[[Worker, S
             say(f"{w.name} runs {p.manifest.name}")
             yield p
 
+    ran: set[str] = set()
+
     def stored(w: Worker, result: RunResult) -> None:
         w.ran += 1
+        ran.add(result.model)
         on_result(result)
 
     def work(w: Worker) -> None:
@@ -166,13 +174,5 @@ def _run_workers(plan: Plan, workers: list[Worker], session: Callable[[Worker, S
         t.start()
     for t in threads:  # Ctrl-C and SIGTERM interrupt this wait; the caller then closes every place
         t.join()
+    return ran
 
-
-def _store_unrun(lead: Session, plan: Plan, workers: list[Worker], on_result: Callable[[RunResult], None]) -> None:
-    """The models no board ran (every board was lost first), stored as failed with why."""
-    done = {r.model for r in lead.store.results(plan.run_id)}
-    unrun = [p for p in plan.todo if p.manifest.name not in done]
-    if unrun:
-        why = "; ".join(f"{w.name}: {w.lost}" for w in workers if w.lost)
-        for p in unrun:
-            lead.store_unrun(plan, p, f"not run: every board was lost ({why})", on_result)

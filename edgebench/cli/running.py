@@ -34,7 +34,14 @@ def run_with_progress(request: RunRequest, store: Store, show: Callable[[RunResu
     with model_progress(len(request.models)) as (stage, model_done):
         board = (spread_board if parallel else board_for)(request.device, wait=request.wait_for_lock)
         session = Session(board, BuiltRuntimes(), store, argv=sys.argv[:], on_stage=stage)
-        on_result = lambda result: (show(result), model_done())  # noqa: E731
+        counted: set[str] = set()
+
+        def on_result(result: RunResult) -> None:
+            show(result)
+            if result.model not in counted:  # a spread run's anchor is stored once per board: one model
+                counted.add(result.model)
+                model_done()
+
         try:
             if parallel:
                 run_id = spread_run(session, request, on_result, say=lambda line: err.print(line, markup=False))
