@@ -16,9 +16,12 @@ from edgebench.bench.session import RunRequest, Session
 from edgebench.bench.spread import ModelQueue, spread_run
 from edgebench.boards.board import BoardLink
 from edgebench.boards.transport import ConnectionLost
+from edgebench.errors import EdgebenchError
 from edgebench.report.boards import compare_boards
+from edgebench.report.markdown import to_markdown
 from edgebench.report.model import build_report
 from edgebench.report.table import render_table
+from edgebench.results.baseline import baseline_from_results
 from edgebench.results.result import RunResult, RunSettings
 from edgebench.results.store import Store
 from fake_board import FakeRuntimes, LocalBoard, LocalTransport, local_device, tiny_artifact
@@ -190,9 +193,18 @@ def test_a_report_of_a_spread_run_shows_each_models_board_and_the_spread(tmp_pat
             store.add_result(dataclasses.replace(r, run_id=run_id))
         run, stored = store.run(run_id), store.results(run_id)
     console = Console(width=200, record=True)
-    render_table(build_report(run, stored), console)
+    report = build_report(run, stored)
+    render_table(report, console)
+    assert "| anchor | measured | pi-a 100.0 ms, pi-b 103.0 ms | 3.0% |" in to_markdown(report)
     text = console.export_text()
     assert "imx6 on pi-b" in text and "Boards of this run" in text
     assert "The boards' state agrees (kernel, governor, clock, system view)." in text
     [line] = [line for line in text.splitlines() if "pi-a 100.0 ms, pi-b 103.0 ms" in line]
     assert line.split()[:2] == ["anchor", "measured"] and line.endswith("3.0%")
+
+
+def test_a_model_run_on_several_boards_is_no_baseline():
+    with pytest.raises(EdgebenchError, match="ran anchor on several boards") as caught:
+        baseline_from_results("run", [_on("pi-a", "anchor", 100.0), _on("pi-b", "anchor", 103.0)])
+    assert caught.value.hint == "name the other models with --model"
+    assert [m.model for m in baseline_from_results("run", [_on("pi-a", "anchor", 100.0)]).models] == ["anchor"]

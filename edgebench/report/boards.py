@@ -79,7 +79,8 @@ def _side(name: str, results: list[RunResult]) -> BoardSide:
 
     return BoardSide(name=name, results=len(results), kernel=seen(r.board.uname for r in results),
                      governor=seen(r.board.governor or "?" for r in results),
-                     clock_mhz=seen(_clock(r) for r in results), view=seen(r.board.system_view or "–" for r in results))
+                     clock_mhz=seen(_clock(r) for r in results),
+                     view=seen(r.board.system_view or "–" for r in results))
 
 
 def _clock(result: RunResult) -> str:
@@ -94,5 +95,23 @@ def _disagreement(field: str, sides: tuple[BoardSide, ...]) -> str | None:
     values = {s.name: getattr(s, field) for s in sides if s.results}
     if len(set(values.values())) < 2:
         return None
-    return (f"the boards' {_LABELS[field]} differ: " + "; ".join(f"{name} {' | '.join(v)}" for name, v in values.items())
-            + ": their figures do not compare")
+    seen = "; ".join(f"{name} {' | '.join(v)}" for name, v in values.items())
+    return f"the boards' {_LABELS[field]} differ: {seen}: their figures do not compare"
+
+
+# -- as tables (terminal and Markdown) ------------------------------------------------------------------------
+BOARD_HEADERS = ("Board", "Results", "Kernel", "Governor", "Clock MHz", "System view")
+SPREAD_HEADERS = ("Model", "Median of", "Per board", "Spread")
+SPREAD_NOTE = "Spread: the slowest board's median over the fastest's, minus 1."
+
+
+def board_cells(b: BoardSide) -> tuple[str, ...]:
+    return (b.name, str(b.results), *(" | ".join(v) or "–" for v in (b.kernel, b.governor, b.clock_mhz, b.view)))
+
+
+def board_notes(c: BoardComparison) -> list[str]:
+    return list(c.disagreements) or ["The boards' state agrees (kernel, governor, clock, system view)."]
+
+
+def spread_cells(s: ModelSpread) -> tuple[str, ...]:
+    return (s.model, str(s.basis), ", ".join(f"{b} {ms:.1f} ms" for b, ms in s.median_ms), f"{s.spread:.1%}")

@@ -6,7 +6,8 @@ from rich.console import Console
 
 from edgebench.report import cells
 from edgebench.report.layers import render_layer_tables
-from edgebench.report.boards import BoardComparison
+from edgebench.report.boards import (BOARD_HEADERS, SPREAD_HEADERS, SPREAD_NOTE, BoardComparison, board_cells,
+                                     board_notes, spread_cells)
 from edgebench.report.layout import Column, Row, print_table
 from edgebench.report.model import Report
 from edgebench.report.paper import Verdict
@@ -37,17 +38,12 @@ def render_table(report: Report, console: Console, *, wide: bool = False, verbos
 def render_boards(boards: BoardComparison, console: Console, *, wide: bool, wide_hint: str) -> None:
     """Each board's state, where the boards disagree, and the spread between them per model run on several."""
     console.print()
-    sides = [Row((b.name, str(b.results), *(" | ".join(values) or "–" for values in
-                                             (b.kernel, b.governor, b.clock_mhz, b.view)))) for b in boards.boards]
-    print_table(console, (Column("Board"), Column("Results", numeric=True), Column("Kernel", 2), Column("Governor", 1),
-                          Column("Clock MHz", 1), Column("System view", 3)), sides, title="Boards of this run",
-                notes=list(boards.disagreements) or ["The boards' state agrees (kernel, governor, clock, system view)."],
-                wide=wide, wide_hint=wide_hint)
+    columns = tuple(Column(h, priority, numeric=h == "Results")
+                    for h, priority in zip(BOARD_HEADERS, (0, 0, 2, 1, 1, 3)))
+    print_table(console, columns, [Row(board_cells(b)) for b in boards.boards], title="Boards of this run",
+                notes=board_notes(boards), wide=wide, wide_hint=wide_hint)
     if boards.spreads:
         console.print()
-        spreads = [Row((s.model, str(s.basis), ", ".join(f"{b} {ms:.1f} ms" for b, ms in s.median_ms),
-                        f"{s.spread:.1%}")) for s in boards.spreads]
-        print_table(console, (Column("Model"), Column("Median of", 1), Column("Per board"),
-                              Column("Spread", numeric=True)), spreads, title="Spread between boards",
-                    notes=["Spread: the slowest board's median over the fastest's, minus 1."], wide=wide,
-                    wide_hint=wide_hint)
+        columns = tuple(Column(h, priority, numeric=h == "Spread") for h, priority in zip(SPREAD_HEADERS, (0, 1, 0, 0)))
+        print_table(console, columns, [Row(spread_cells(s)) for s in boards.spreads], title="Spread between boards",
+                    notes=[SPREAD_NOTE], wide=wide, wide_hint=wide_hint)
