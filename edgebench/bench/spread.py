@@ -6,9 +6,10 @@ that is free is acquired, from the main thread (where Ctrl-C and SIGTERM raise, 
 back on the way out), and each gets a worker thread with a Session and a store connection of its own that
 takes the next model off the queue. The anchor (the smallest model) runs first on every board: its figures
 per board are what the spread between the boards is measured on. A board lost mid-suite (its connection
-dropped, its place gone) stops its worker and puts the model it had taken back on the queue for the others;
-a model that fails on its own is a result like any other. Models that no board is left to run are stored as
-failed, with why.
+dropped, or any other error its Session raises rather than stores) stops its worker and puts the model it
+had taken back on the queue for the others; a model that fails on its own is a result like any other.
+Models that no board is left to run are stored as failed, with why. Places are released as the run ends (a
+lost board's too), in the main thread.
 """
 
 from __future__ import annotations

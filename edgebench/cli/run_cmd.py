@@ -93,8 +93,8 @@ def check_affinity(device, settings: RunSettings, counting: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print every RunResult as JSON on stdout.")
 @click.pass_context
 def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threads, min_time_ms, powersave, cpus,
-            fp16, counters, per_layer, resume, no_wait, parallel, timeout_s, artifacts_root, devices_file, coordinator, store_path,
-            as_json):
+            fp16, counters, per_layer, resume, no_wait, parallel, timeout_s, artifacts_root, devices_file, coordinator,
+            store_path, as_json):
     """Run models on a device and store every timed iteration with the board's state.
 
     On a fresh machine this needs nothing else: it exports the models, cross-builds NCNN and the runner
@@ -216,7 +216,8 @@ def _asked(ctx: click.Context, run: RunInfo) -> dict:
 
 def _ended_early(exc: EdgebenchError, store: Store, run_id: str | None, device: str, total: int) -> EdgebenchError:
     """The run stopped (board lost, disk full, ...): say what it kept and how to finish it, in one line + hint."""
-    kept = [r for r in store.results(run_id) if r.status == Status.OK] if run_id else []
+    # By model: a spread run stores its anchor once per board.
+    kept = {r.model for r in store.results(run_id) if r.status == Status.OK} if run_id else set()
     if not kept:
         return EdgebenchError(f"{exc.message} (nothing was stored)", exc.hint)
     resume = (f"`edgebench run --device {device} --resume {run_id}` runs the other {total - len(kept)} "
