@@ -398,3 +398,20 @@ def test_sigterm_and_ctrl_c_release_every_place_of_a_spread_run(farm_of_two, art
     stderr = "".join(seen) + rest
     assert run.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
     _free(farm, ("imx6-a", "imx6-b"))
+
+
+@pytest.mark.slow
+def test_a_spread_run_uses_the_places_that_are_free(farm_of_two, artifacts):
+    farm = farm_of_two
+    alice = {"LG_USERNAME": "alice"}
+    farm.client("-p", "imx6-b", "acquire", env=alice)  # someone else's session on one of the two
+    stderr = _ok(subprocess.run(labgrid_farm.edgebench_run(farm, "lab-imx6", artifacts, *SPREAD), capture_output=True,
+                                text=True, timeout=900, env=WIDE))
+    assert "imx6-b: not used (lab-imx6: every labgrid place matching imx6-b is in use (imx6-b by " in stderr
+    assert "anchor" not in stderr  # one board: nothing to compare
+    results = _spread_results(farm)
+    assert sorted(r.model for r in results) == sorted([ANCHOR, "fd_mobilenet_0.25x", "shufflenet_v1_g3_0.25x"])
+    assert {r.board_name for r in results} == {"imx6-a"} and all(r.status == "ok" for r in results)
+    assert farm.place("imx6-b").acquired_by.endswith("/alice")  # theirs still
+    farm.client("-p", "imx6-b", "release", env=alice)
+    _free(farm, ("imx6-a", "imx6-b"))
