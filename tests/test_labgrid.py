@@ -1,7 +1,8 @@
 """Boards on labgrid places (issue 19): devices.yaml entries, the optional extra, and `edgebench run` on a real
 loopback farm (tests/labgrid_farm.py: labgrid-coordinator + labgrid-exporter on 127.0.0.1 exporting the
 emulated imx6 target's sshd): acquire/run/release, two runs competing for one place, the queue's line, a
-killed run's place named and freed, SIGTERM and Ctrl-C releasing.
+killed run's place named and freed, SIGTERM and Ctrl-C releasing; and a suite spread over a farm of two imx6
+boards (--parallel): both places used into one run, a place cut mid-suite, signals releasing both.
 """
 
 from __future__ import annotations
@@ -109,6 +110,18 @@ def test_a_coordinator_that_does_not_answer_is_one_line(tmp_path, edgebench_dirs
     assert "Traceback" not in r.output and "ERROR:root" not in r.stderr  # labgrid's own log line is not shown
 
 
+def test_parallel_needs_an_entry_whose_tags_match_places(tmp_path, edgebench_dirs):
+    path = _entries(tmp_path, one=dict(labgrid={"place": "pi4-03", "coordinator": f"127.0.0.1:{free_port()}"}),
+                    real=dict(connection={"host": "10.0.0.2"}))
+    for device, problem in (("one", "error: --parallel spreads a run over the places an entry's tags match; one is "
+                                    "the one place pi4-03"),
+                            ("real", "error: --parallel spreads a run over labgrid places; real is not on one")):
+        r = CliRunner().invoke(main, ["run", "--devices", str(path), "--device", device, "--parallel",
+                                      "--store", str(tmp_path / "s.db")])
+        assert r.exit_code == 2 and "Traceback" not in r.output
+        assert problem in r.stderr and "hint: name a devices.yaml entry with labgrid: {tags: {...}}" in r.stderr
+
+
 # -- signals ---------------------------------------------------------------------------------------------------
 def test_sigterm_raises_like_ctrl_c_while_a_place_is_wanted_and_waits_while_it_is_given_back():
     restore = sigterm_as_interrupt()
@@ -149,18 +162,28 @@ def artifacts(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def farm(tmp_path, monkeypatch, shared_cache):
+    yield from _farm(tmp_path, monkeypatch, shared_cache, ("imx6-a",))
+
+
+@pytest.fixture
+def farm_of_two(tmp_path, monkeypatch, shared_cache):
+    """Two imx6 boards, places imx6-a and imx6-b, both tagged board=imx6."""
+    yield from _farm(tmp_path, monkeypatch, shared_cache, ("imx6-a", "imx6-b"))
+
+
+def _farm(tmp_path, monkeypatch, shared_cache, imx6_places):
     monkeypatch.setenv("EDGEBENCH_CACHE", str(shared_cache))
     monkeypatch.setenv("EDGEBENCH_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("LG_COORDINATOR", raising=False)
-    farm = labgrid_farm.start_farm(tmp_path)
+    farm = labgrid_farm.start_farm(tmp_path, imx6_places)
     yield farm
     labgrid_farm.stop_farm(farm)
 
 
-def _free(farm) -> None:
-    """The place is back: not acquired, no reservation left, no hold on file."""
-    assert farm.place("imx6-a").acquired_by is None
+def _free(farm, places=("imx6-a",)) -> None:
+    """The places are back: not acquired, no reservation left, no hold on file."""
+    assert all(farm.place(p).acquired_by is None for p in places)
     assert farm.reservations() == [] and farm.holds() == []
 
 
@@ -295,3 +318,100 @@ def test_a_run_that_fails_on_the_place_releases_it(farm, artifacts):
     log = farm.coordinator_log()
     assert "imx6-a: place acquired by" in log and "imx6-a: place released" in log
     _free(farm)
+
+
+# -- a suite spread over the farm ---------------------------------------------------------------------------------
+ANCHOR = "effnet_cifar10"  # the smallest of the models below: the one every board runs
+SPREAD = ("--parallel", "--model", ANCHOR, "--model", "shufflenet_v1_g3_0.25x")  # + edgebench_run's fd_mobilenet_0.25x
+WIDE = {**os.environ, "COLUMNS": "250"}  # one progress line per line, unwrapped
+
+
+def _spread_results(farm) -> list:
+    with Store(farm.root / "store.sqlite3") as store:
+        [run] = store.runs(device="lab-imx6", with_results=True)
+        return store.results(run.id)
+
+
+@pytest.mark.slow
+def test_a_suite_spreads_over_two_places_into_one_run(farm_of_two, artifacts):
+    farm = farm_of_two
+    done = subprocess.run(labgrid_farm.edgebench_run(farm, "lab-imx6", artifacts, *SPREAD), capture_output=True,
+                          text=True, timeout=900, env=WIDE)
+    stderr = _ok(done)
+    log = farm.coordinator_log()
+    assert all(f"{p}: place acquired by" in log and f"{p}: place released" in log for p in ("imx6-a", "imx6-b"))
+    _free(farm, ("imx6-a", "imx6-b"))
+    results = _spread_results(farm)  # one run
+    assert all(r.status == "ok" for r in results), [r.error for r in results]
+    assert sorted(r.board_name for r in results if r.model == ANCHOR) == ["imx6-a", "imx6-b"]
+    others = [r for r in results if r.model != ANCHOR]
+    assert sorted(r.model for r in others) == ["fd_mobilenet_0.25x", "shufflenet_v1_g3_0.25x"]  # each once
+    assert all(r.board_name in ("imx6-a", "imx6-b") and f"✓ {r.model} on {r.board_name}: " in stderr for r in results)
+    assert f"anchor {ANCHOR}: runs on every board" in stderr and "imx6-a runs " in stderr and "imx6-b runs " in stderr
+    a, b = (r for r in results if r.model == ANCHOR)
+    assert a.counters == b.counters  # two boards of one kind, counted exactly alike
+    assert "The boards' state agrees" in done.stdout
+    [spread] = [line for line in done.stdout.splitlines() if line.startswith(f"{ANCHOR} ") and " ms, imx6-b " in line]
+    assert "modeled" in spread and spread.endswith("0.0%")
+
+
+@pytest.mark.slow
+def test_a_place_lost_mid_suite_leaves_its_models_to_the_other(farm_of_two, artifacts):
+    farm = farm_of_two
+    run = subprocess.Popen(labgrid_farm.edgebench_run(farm, "lab-imx6", artifacts, *SPREAD, "--model",
+                                                      "mobilenet_v1_0.125x"),
+                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=WIDE)
+    seen, cut = [], None
+    for line in run.stderr:
+        seen.append(line)
+        if line.startswith("imx6-b runs ") and line.split()[-1] != ANCHOR:  # its anchor stored, its next begun
+            cut = line.split()[-1]
+            farm.cut("imx6-b")
+            break
+    stderr = "".join(seen) + run.stderr.read()
+    assert run.wait(timeout=900) == 0 and "Traceback" not in stderr, stderr
+    assert cut is not None, f"imx6-b never took a second model: {stderr}"
+    assert f"imx6-b lost after 1 result(s) (" in stderr and f"; {cut} back in the queue" in stderr, stderr
+    results = _spread_results(farm)
+    assert all(r.status == "ok" for r in results), [r.error for r in results]
+    assert [r.model for r in results if r.board_name == "imx6-b"] == [ANCHOR]  # what it finished stays
+    assert [r.board_name for r in results if r.model == cut] == ["imx6-a"]  # the model it lost, done there
+    assert sorted(r.model for r in results if r.model != ANCHOR) == sorted(
+        ["fd_mobilenet_0.25x", "shufflenet_v1_g3_0.25x", "mobilenet_v1_0.125x"])
+    assert "imx6-b: place released" in farm.coordinator_log()
+    _free(farm, ("imx6-a", "imx6-b"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_sigterm_and_ctrl_c_release_every_place_of_a_spread_run(farm_of_two, artifacts, stop):
+    farm = farm_of_two
+    run = subprocess.Popen(labgrid_farm.edgebench_run(farm, "lab-imx6", artifacts, *SPREAD), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True, env=WIDE)
+    seen = []
+    for line in run.stderr:
+        seen.append(line)
+        if line.startswith("imx6-b runs "):  # both places held, a model under way on each
+            break
+    run.send_signal(stop)
+    _, rest = run.communicate(timeout=120)
+    stderr = "".join(seen) + rest
+    assert run.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    _free(farm, ("imx6-a", "imx6-b"))
+
+
+@pytest.mark.slow
+def test_a_spread_run_uses_the_places_that_are_free(farm_of_two, artifacts):
+    farm = farm_of_two
+    alice = {"LG_USERNAME": "alice"}
+    farm.client("-p", "imx6-b", "acquire", env=alice)  # someone else's session on one of the two
+    stderr = _ok(subprocess.run(labgrid_farm.edgebench_run(farm, "lab-imx6", artifacts, *SPREAD), capture_output=True,
+                                text=True, timeout=900, env=WIDE))
+    assert "imx6-b: not used (lab-imx6: every labgrid place matching imx6-b is in use (imx6-b by " in stderr
+    assert "anchor" not in stderr  # one board: nothing to compare
+    results = _spread_results(farm)
+    assert sorted(r.model for r in results) == sorted([ANCHOR, "fd_mobilenet_0.25x", "shufflenet_v1_g3_0.25x"])
+    assert {r.board_name for r in results} == {"imx6-a"} and all(r.status == "ok" for r in results)
+    assert farm.place("imx6-b").acquired_by.endswith("/alice")  # theirs still
+    farm.client("-p", "imx6-b", "release", env=alice)
+    _free(farm, ("imx6-a", "imx6-b"))

@@ -154,6 +154,38 @@ def test_migration_path_applies_new_steps_in_order(tmp_path, monkeypatch):
     assert sqlite3.connect(path).execute("SELECT host FROM runs").fetchall() == [("h",)]
 
 
+def test_a_v4_store_keeps_its_results_and_then_takes_one_per_board(tmp_path, monkeypatch):
+    path = tmp_path / "r.sqlite3"
+    old = make_result("", "a_1.0x", counters=2)
+    with monkeypatch.context() as v4:  # a store as the edgebench before board_name wrote it
+        v4.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:4])
+        v4.setattr(store_mod, "RESULT_COLUMNS", tuple(c for c in store_mod.RESULT_COLUMNS if c != "board_name"))
+        v4.setattr(store_mod, "_drop_failed", lambda db, result: None)  # its first result: nothing to replace
+        with Store(path) as s:
+            run_id = s.begin_run("imx6", [])
+            old = dataclasses.replace(old, run_id=run_id)
+            s.add_result(old)
+    with Store(path) as s:
+        assert s.schema_version() == len(store_mod.MIGRATIONS)
+        assert s.results(run_id) == [old] and old.board_name is None  # samples and counters still its own
+        on_a, on_b = (dataclasses.replace(make_result(run_id, "b_1.0x", seed=i), board_name=b)
+                      for i, b in enumerate(("imx6-a", "imx6-b")))
+        s.add_result(on_a)
+        s.add_result(on_b)  # one model on two boards of a run: a spread run's anchor
+        with pytest.raises(EdgebenchError, match="already has a result for b_1.0x on imx6-a"):
+            s.add_result(on_a)
+        with pytest.raises(EdgebenchError, match="already has a result for a_1.0x$"):
+            s.add_result(old)
+        assert s.results(run_id) == [old, on_a, on_b]
+        failed_a, failed_b, ok_b = (dataclasses.replace(make_result(run_id, "c_1.0x", status=status), board_name=b)
+                                    for status, b in (("failed", "imx6-a"), ("failed", "imx6-b"), ("ok", "imx6-b")))
+        s.add_result(failed_a)
+        s.add_result(failed_b)  # a failure on another board is that board's
+        assert [r.board_name for r in s.results(run_id) if r.model == "c_1.0x"] == ["imx6-a", "imx6-b"]
+        s.add_result(ok_b)  # the model done after all, wherever: its failures are gone
+        assert [r for r in s.results(run_id) if r.model == "c_1.0x"] == [ok_b]
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -12,7 +12,7 @@ import dataclasses
 import math
 import posixpath
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,8 +65,21 @@ class BoardLayout:
     profile_runtime: Runtime | None = None  # --per-layer on a timed board
     profiler: str | None = None
     counter: Counter | None = None  # on a board that counts
-    plugin: str | None = None  # the counting plugin's absolute path on the board
+    plugin: str | None = None  # the counting plugin on the board
 
+
+@dataclass(frozen=True)
+class Plan:
+    """A request made ready for its boards: the run named, the models exported, the runtime (and what counting
+    or profiling needs) built and laid out; `todo` the models still to run (layout None when there are none)."""
+
+    request: RunRequest
+    run_id: str
+    new_run: NewRun | None  # a fresh run: its row goes in with its first result, from whichever board
+    runtime: Runtime
+    todo: tuple[Prepared, ...]
+    layout: BoardLayout | None
+    files: dict[str, Path]
 
 
 def _now() -> str:
@@ -88,6 +101,7 @@ class Session:
         self.on_stage = on_stage
         self.run_id: str | None = None
         self._new_run: NewRun | None = None  # a fresh run not in the store until its first result
+        self.board_name: str | None = None  # the open board's, once open (a labgrid place)
 
     def execute(self, request: RunRequest, on_result: Callable[[RunResult], None]) -> tuple[str, list[RunResult]]:
         """Run the request's models; each result is stored (and passed to on_result) as it finishes."""
@@ -98,12 +112,15 @@ class Session:
         self.on_stage(f"connecting to {self.device.name}")
         link = self.board.open()
         try:
-            return self._execute(link, request, on_result)
+            plan = self.plan(request, link.workdir, on_result)
+            return plan.run_id, self.run_models(link, plan, plan.todo, on_result) if plan.todo else []
         finally:
             link.close()
 
-    def _execute(self, link: BoardLink, req: RunRequest,
-                 on_result: Callable[[RunResult], None]) -> tuple[str, list[RunResult]]:
+    def plan(self, req: RunRequest, workdir: str, on_result: Callable[[RunResult], None]) -> Plan:
+        """Export the models, build the runtime (and what counting or profiling needs), lay them out in
+        `workdir` (run_models moves the layout to its board's) and name the run; models that cannot be exported
+        are stored as failed here."""
         prepared, unexportable = self._prepare(req)
         self.on_stage(f"runtime for {self.device.arch}")
         runtime = self.runtimes.runner(self.device.arch)
@@ -111,19 +128,23 @@ class Session:
         for model, error in unexportable.items():
             if model not in done:
                 self._store(self._failed(req, runtime, model, "", None, BoardState(), _now(), error), on_result)
-        todo = [p for p in prepared if p.manifest.name not in done]
+        todo = tuple(p for p in prepared if p.manifest.name not in done)
         if req.resume_run:
             self.on_stage(f"resuming {self.run_id}: {len(done)} done, {len(todo)} to run")
-        if not todo:
-            return self.run_id, []
-        layout, files = self._layout(link.workdir, req, runtime)
-        launcher = self.board.launcher  # an emulated board's system view, checked before anything is sent
+        layout, files = self._layout(workdir, req, runtime) if todo else (None, {})
+        return Plan(req, self.run_id, self._new_run, runtime, todo, layout, files)
 
+    def run_models(self, link: BoardLink, plan: Plan, models: Iterable[Prepared],
+                   on_result: Callable[[RunResult], None]) -> list[RunResult]:
+        """Run `models` (taken one at a time: a queue may feed them) of `plan` on the open board `link`."""
+        self.run_id, self._new_run, self.board_name = plan.run_id, plan.new_run, link.board_name
+        req, layout = plan.request, dataclasses.replace(plan.layout, workdir=link.workdir)
+        launcher = self.board.launcher  # an emulated board's system view, checked before anything is sent
         results: list[RunResult] = []
-        waited = lambda info: self.on_stage(f"{self.device.name} is busy ({info.describe_holder()}); waiting")  # noqa: E731
+        waited = lambda info: self.on_stage(f"{self._here} is busy ({info.describe_holder()}); waiting")  # noqa: E731
         with board_lock(link.transport, link.workdir, wait=req.wait_for_lock, on_wait=waited):
-            self._deploy(link, files)
-            for p in todo:
+            self._deploy(link, plan.files)
+            for p in models:
                 # Each model's files go up right before it runs: a board lost or full at model k leaves
                 # models 1..k-1 stored, and nothing half-sent is ever at a name the runner reads.
                 m = p.manifest
@@ -132,7 +153,19 @@ class Session:
                 result = self._run_one(link, layout, launcher, req, p)
                 self._store(result, on_result)
                 results.append(result)
-        return self.run_id, results
+        return results
+
+    def store_unrun(self, plan: Plan, p: Prepared, error: str, on_result: Callable[[RunResult], None]) -> None:
+        """Store `p` of `plan` as failed without having run it (no board was left to run it)."""
+        self.run_id, self._new_run = plan.run_id, plan.new_run
+        m = p.manifest
+        self._store(self._failed(plan.request, plan.runtime, m.name, m.digest, m.macs / 1e6, BoardState(), _now(),
+                                 error), on_result)
+
+    @property
+    def _here(self) -> str:
+        """The board, as progress names it."""
+        return self.board_name or self.device.name
 
     def _prepare(self, req: RunRequest) -> tuple[list[Prepared], dict[str, str]]:
         """Every model as an artifact; in a suite, one that cannot be exported is noted (model -> why) and
@@ -172,14 +205,14 @@ class Session:
             profiler = f"runtime/{profile_runtime.key[:16]}/edgebench-runner"
             files[profiler] = profile_runtime.runner
         if counter is not None:
-            files[f"plugin/{counter.plugin.name}"] = counter.plugin
-            plugin = posixpath.join(ws, f"plugin/{counter.plugin.name}")
+            plugin = f"plugin/{counter.plugin.name}"
+            files[plugin] = counter.plugin
         return BoardLayout(ws, runtime, runner, profile_runtime, profiler, counter, plugin), files
 
     def _deploy(self, link: BoardLink, files: dict[str, Path]) -> None:
         from edgebench.boards.deploy import deploy
 
-        self.on_stage(f"deploying to {self.device.name}")
+        self.on_stage(f"deploying to {self._here}")
         summary = deploy(link.transport, files, link.workdir)
         self.on_stage(f"deployed: {summary.files_sent} file(s), {summary.bytes_sent} bytes sent")
 
@@ -219,8 +252,9 @@ class Session:
         before = self.board.state_before(link.transport)
         options = runner_options(p, req.settings)
         remote_counts = self._clear_counts(link, layout, m) if layout.counter else None
-        emulator_options = layout.counter.options(remote_counts, layout.plugin, req.breakdown) if remote_counts else []
-        what = f"{m.name}: {'counting' if remote_counts else 'running'} on {device.name}"
+        emulator_options = (layout.counter.options(remote_counts, posixpath.join(layout.workdir, layout.plugin),
+                                                   req.breakdown) if remote_counts else [])
+        what = f"{m.name}: {'counting' if remote_counts else 'running'} on {self._here}"
         self.on_stage(f"{what} ({req.settings.warmup} warm-up + {req.settings.loops} loops)")
 
         def on_line(line: str) -> None:
@@ -278,7 +312,7 @@ class Session:
             output_checksum=dataclasses.asdict(report.output.checksum), output_cosine_vs_host=host_cosine(p, report),
             board=board, started_utc=started, finished_utc=_now(), counters=counters, mflops=m.macs / 1e6,
             **modeled_fields(device, counters, m.macs),  # modeled_ms and its interval; None unless calibrated
-            layer_breakdown=layer_breakdown)
+            layer_breakdown=layer_breakdown, board_name=self.board_name)
 
     def _profile(self, link: BoardLink, layout: BoardLayout, launcher: Launcher, options: RunnerOptions,
                  timed: RunResult, timeout_s: float) -> LayerProfile:
@@ -305,4 +339,4 @@ class Session:
             arch=self.device.arch, settings=req.settings, ncnn_version=runtime.ncnn_version,
             runtime_key=runtime.key, samples_ms=[], load_ms=math.nan, first_inference_ms=math.nan,
             peak_rss_kb=0, output_checksum={}, output_cosine_vs_host=None, board=board, started_utc=started,
-            finished_utc=_now(), status=Status.FAILED, error=error, mflops=mflops)
+            finished_utc=_now(), status=Status.FAILED, error=error, mflops=mflops, board_name=self.board_name)

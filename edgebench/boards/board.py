@@ -40,6 +40,11 @@ class BoardLink:
     transport: Transport
     workdir: str
 
+    @property
+    def board_name(self) -> str | None:
+        """Which board of several the device's entry stands for (a labgrid place); None: the entry's own."""
+        return None
+
     def close(self) -> None:
         self.transport.close()
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edgebench.boards.board import Board, BoardLink, Counter, Endpoint, Reachability
+from edgebench.boards.devices import LabgridPlace
 from edgebench.boards.interrupts import sigterm_as_interrupt
 from edgebench.boards.lab import Lab, Service, require_labgrid
 from edgebench.boards.launcher import Launcher
@@ -38,6 +39,10 @@ class PlaceLink(BoardLink):
     held: Held
     restore_sigterm: Callable[[], None]
 
+    @property
+    def board_name(self) -> str:
+        return self.held.place
+
     def close(self) -> None:
         try:
             super().close()
@@ -52,18 +57,28 @@ class PlaceLink(BoardLink):
 
 class LabgridBoard:
     """The board `inner` (RealBoard or EmulatedBoard of the same device), reached through a labgrid place.
-    `wait`: queue while every matching place is in use (False: refuse at once, like --no-wait)."""
+    `wait`: queue while every matching place is in use (False: refuse at once, like --no-wait); `spec`: which
+    places, when not the entry's own."""
 
     kind = "labgrid"
     lifecycle = None  # the lab's place: its exporter keeps the board up, not edgebench
 
-    def __init__(self, inner: Board, wait: bool = True):
+    def __init__(self, inner: Board, wait: bool = True, spec: LabgridPlace | None = None):
         self.inner = inner
         self.device = inner.device
-        self.spec = inner.device.labgrid
+        self.spec = spec or inner.device.labgrid
         self.counts = inner.counts
         self.pins_cpus = inner.pins_cpus
         self.wait = wait
+
+    def places(self) -> list[str]:
+        """The names of the places this entry matches now, held or free (a spread run uses each it can get)."""
+        return sorted(p.name for p in Lab(self._coordinator()).places() if p.matches(self.spec.wanted))
+
+    def on_place(self, place: str) -> LabgridBoard:
+        """This board on `place` alone (one that its tags match), refused at once while someone holds it: the
+        same device entry, so its results are the entry's."""
+        return LabgridBoard(self.inner, wait=False, spec=dataclasses.replace(self.spec, place=place, tags=()))
 
     @property
     def launcher(self) -> Launcher:

@@ -6,6 +6,7 @@ import shlex
 
 import click
 from click.core import ParameterSource
+from rich.markup import escape
 
 from edgebench.cli import main
 from edgebench.cli.options import ARTIFACTS_OPTION, COORDINATOR_OPTION, DEVICES_OPTION, selected_models
@@ -20,7 +21,7 @@ from edgebench.serde import to_dict
 # What a run was asked to measure: a bare `--resume` takes each of these from the run's own command line
 # unless it is given again now, so it finishes exactly that request.
 RESUMED_OPTIONS = ("device_name", "models", "suite", "loops", "warmup", "threads", "min_time_ms", "powersave",
-                   "cpus", "fp16", "counters", "per_layer", "timeout_s")
+                   "cpus", "fp16", "counters", "per_layer", "timeout_s", "parallel")
 
 
 def parse_cpus(text: str | None) -> list[int] | None:
@@ -80,6 +81,9 @@ def check_affinity(device, settings: RunSettings, counting: bool) -> None:
                    "was asked to run (device, models, suite, loops, ...) comes from that run unless given again.")
 @click.option("--no-wait", is_flag=True, help="Refuse at once when another run holds the board (on a labgrid device: "
                                               "every matching place) instead of waiting.")
+@click.option("--parallel", is_flag=True,
+              help="A labgrid device whose entry matches places by tags: spread the models over every matching "
+                   "place at once, one run; the smallest model runs on each, for the spread between them.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=3600.0, show_default=True,
               help="Seconds per model on the board (waiting for the board's lock does not count).")
 @ARTIFACTS_OPTION
@@ -89,8 +93,8 @@ def check_affinity(device, settings: RunSettings, counting: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print every RunResult as JSON on stdout.")
 @click.pass_context
 def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threads, min_time_ms, powersave, cpus,
-            fp16, counters, per_layer, resume, no_wait, timeout_s, artifacts_root, devices_file, coordinator, store_path,
-            as_json):
+            fp16, counters, per_layer, resume, no_wait, parallel, timeout_s, artifacts_root, devices_file, coordinator,
+            store_path, as_json):
     """Run models on a device and store every timed iteration with the board's state.
 
     On a fresh machine this needs nothing else: it exports the models, cross-builds NCNN and the runner
@@ -113,8 +117,11 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
 
     A labgrid device (devices.yaml `labgrid: {place: NAME}` or `{tags: {board: rpi4}}`) is acquired from its
     coordinator for the run, waiting in labgrid's queue while it is in use, and released when the run ends.
+    With --parallel, a run on a tags entry takes every matching place that is free and spreads the models over
+    them, into one run (a board lost mid-run leaves its models to the others).
     """
     from edgebench.bench.session import RunRequest
+    from edgebench.bench.spread import spread_board
     from edgebench.boards.board import board_for
     from edgebench.boards.devices import get_device, with_coordinator
     from edgebench.cli.running import failed_models, run_with_progress, timed_settings
@@ -138,6 +145,8 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
                                   cpus=parse_cpus(asked["cpus"]), fp16_packed=fp16, fp16_storage=fp16,
                                   fp16_arithmetic=fp16)
         board = board_for(device)
+        if asked["parallel"]:
+            spread_board(device, wait=not no_wait)  # a device with no places to spread over, refused now
         counting = asked["counters"] and board.counts
         check_affinity(device, settings, counting)
         if counting and device.cores > 1:  # said once, before anything is built or sent
@@ -151,6 +160,7 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
                              per_layer=asked["per_layer"] and not counting)
 
         def show(result: RunResult) -> None:
+            on = f" on {result.board_name}" if result.board_name else ""
             if result.status == Status.OK:
                 med = median(result.samples_ms)
                 parts = []
@@ -162,16 +172,17 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
                 if result.counters:
                     parts.append(f"{result.counters[-1].instructions / 1e6:.1f} M instructions/iteration")
                 parts.append(f"QEMU wall time {med:.1f} ms" if result.board.emulated else f"median {med:.1f} ms")
-                err.print(f"[green]✓[/green] {result.model}: " + ", ".join(parts))
+                err.print(f"[green]✓[/green] {result.model}{on}: " + ", ".join(parts))
                 if result.layer_profile is not None:
                     p = result.layer_profile
                     err.print(f"  per-layer profile: {len(p.layers)} layers, profiled median {p.profiled_ms:.1f} ms "
                               f"vs {p.unprofiled_ms:.1f} ms unprofiled (overhead {p.overhead:+.1%})")
             else:
-                err.print(f"[red]✗ {result.model}: {result.error}[/red]")
+                err.print(f"[red]✗ {result.model}{on}: {escape(result.error or '')}[/red]")
 
         run_id = run_with_progress(request, store, show,
-                                   lambda exc, run_id: _ended_early(exc, store, run_id, device.name, len(names)))
+                                   lambda exc, run_id: _ended_early(exc, store, run_id, device.name, len(names)),
+                                   parallel=asked["parallel"])
         results = store.results(run_id)
         run = store.run(run_id)
 
@@ -208,7 +219,8 @@ def _asked(ctx: click.Context, run: RunInfo) -> dict:
 
 def _ended_early(exc: EdgebenchError, store: Store, run_id: str | None, device: str, total: int) -> EdgebenchError:
     """The run stopped (board lost, disk full, ...): say what it kept and how to finish it, in one line + hint."""
-    kept = [r for r in store.results(run_id) if r.status == Status.OK] if run_id else []
+    # By model: a spread run stores its anchor once per board.
+    kept = {r.model for r in store.results(run_id) if r.status == Status.OK} if run_id else set()
     if not kept:
         return EdgebenchError(f"{exc.message} (nothing was stored)", exc.hint)
     resume = (f"`edgebench run --device {device} --resume {run_id}` runs the other {total - len(kept)} "

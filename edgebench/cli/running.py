@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from edgebench.bench.session import RunRequest, Session
 from edgebench.boards.devices import RunnerDefaults
-from edgebench.console import model_progress
+from edgebench.console import err, model_progress
 from edgebench.errors import EdgebenchError
 from edgebench.results.result import RunResult, RunSettings, Status
 from edgebench.results.store import Store
@@ -22,17 +22,31 @@ def timed_settings(defaults: RunnerDefaults, *, loops: int | None, warmup: int |
 
 
 def run_with_progress(request: RunRequest, store: Store, show: Callable[[RunResult], None],
-                      ended_early: Callable[[EdgebenchError, str | None], EdgebenchError] | None = None) -> str:
-    """Execute `request` on its device's board, each result shown as it is stored, the bar's text the current
-    stage; returns the run id. `ended_early(error, run id or None)` rewords a failure part-way."""
+                      ended_early: Callable[[EdgebenchError, str | None], EdgebenchError] | None = None, *,
+                      parallel: bool = False) -> str:
+    """Execute `request` on its device's board (`parallel`: spread over every labgrid place its entry's tags
+    match, edgebench.bench.spread), each result shown as it is stored, the bar's text the current stage;
+    returns the run id. `ended_early(error, run id or None)` rewords a failure part-way."""
     from edgebench.bench.runtimes import BuiltRuntimes
+    from edgebench.bench.spread import spread_board, spread_run
     from edgebench.boards.board import board_for
 
     with model_progress(len(request.models)) as (stage, model_done):
-        board = board_for(request.device, wait=request.wait_for_lock)
+        board = (spread_board if parallel else board_for)(request.device, wait=request.wait_for_lock)
         session = Session(board, BuiltRuntimes(), store, argv=sys.argv[:], on_stage=stage)
+        counted: set[str] = set()
+
+        def on_result(result: RunResult) -> None:
+            show(result)
+            if result.model not in counted:  # a spread run's anchor is stored once per board: one model
+                counted.add(result.model)
+                model_done()
+
         try:
-            run_id, _ = session.execute(request, lambda result: (show(result), model_done()))
+            if parallel:
+                run_id = spread_run(session, request, on_result, say=lambda line: err.print(line, markup=False))
+            else:
+                run_id, _ = session.execute(request, on_result)
         except EdgebenchError as exc:
             if ended_early is None:
                 raise

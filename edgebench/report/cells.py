@@ -27,6 +27,10 @@ def _emulated(row: ModelRow, text: str) -> str:
     return f"{text} {EMULATED_MARK}" if row.emulator and text != "–" else text
 
 
+def _device(row: ModelRow) -> str:
+    return row.device if row.board is None else f"{row.device} on {row.board}"
+
+
 def _latency(row: ModelRow) -> str:
     h = row.headline
     if h is None:
@@ -55,7 +59,7 @@ MODEL_COLUMNS: tuple[ModelColumn, ...] = (
     ModelColumn(Column(MACS_HEADER, 1, numeric=True), lambda r: f"{r.macs_m:.1f}" if r.macs_m is not None else "–"),
     ModelColumn(Column("n (warm-up)", 2, numeric=True),
                 lambda r: f"{r.summary.n} ({r.warmup})" if r.summary else "–"),
-    ModelColumn(Column("Device", 3), lambda r: _emulated(r, r.device)),
+    ModelColumn(Column("Device", 3), lambda r: _emulated(r, _device(r))),
     ModelColumn(Column(f"QEMU ms {EMULATED_MARK}", 3, numeric=True), _qemu_wall),
     ModelColumn(Column("MAD", 4, numeric=True), _spread),
     ModelColumn(Column("Peak RSS MB", 4, numeric=True),

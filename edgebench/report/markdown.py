@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgebench.modeling.latency_fit import FORM
 from edgebench.report import cells
+from edgebench.report.boards import BOARD_HEADERS, SPREAD_HEADERS, SPREAD_NOTE, board_cells, board_notes, spread_cells
 from edgebench.report.layers import layer_tables_markdown
 from edgebench.report.model import Report
 
@@ -15,6 +16,14 @@ def to_markdown(report: Report, verbose: bool = False) -> str:
                             [(*cells.model_cells(r, columns), "; ".join(cells.row_flags(r, verbose)) or "–")
                              for r in report.rows])
     lines += ["", *(f"- {note}" for note in cells.footnotes(report, verbose))]
+    if report.boards is not None:
+        lines += ["", "#### Boards of this run", "",
+                  *markdown_table(BOARD_HEADERS, [board_cells(b) for b in report.boards.boards])]
+        lines += ["", *(f"- {note}" for note in board_notes(report.boards))]
+        if report.boards.spreads:
+            lines += ["", "#### Spread between boards", "",
+                      *markdown_table(SPREAD_HEADERS, [spread_cells(s) for s in report.boards.spreads]), "",
+                      f"- {SPREAD_NOTE}"]
     if report.paper is not None:
         lines += ["", "#### FD-MobileNet paper, Table 4, beside ours", ""]
         lines += markdown_table(cells.PAPER_HEADERS, [cells.paper_cells(c) for c in report.paper])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgebench.modeling.latency_model import CpuConstants, load_constants
+from edgebench.report.boards import BoardComparison, compare_boards
 from edgebench.report.layers import LayerTable, layer_tables
 from edgebench.report.paper import SpeedupComparison, compare_with_paper
 from edgebench.report.rows import ModelRow, build_row
@@ -19,6 +20,7 @@ class Report:
     paper: tuple[SpeedupComparison, ...] | None  # set when the paper comparison was asked for
     constants: dict[str, CpuConstants]  # the installed constants every modeled figure was (re-)modeled with
     layers: tuple[LayerTable, ...] = ()  # per-layer tables of the results that have them (run --per-layer)
+    boards: BoardComparison | None = None  # a run spread over several boards: how they compare
 
 
 def build_report(run: RunInfo, results: list[RunResult], *, paper: bool = False,
@@ -26,7 +28,7 @@ def build_report(run: RunInfo, results: list[RunResult], *, paper: bool = False,
     table = load_constants() if constants is None else constants
     rows = tuple(build_row(r, table) for r in results)
     return Report(run=run, rows=rows, paper=compare_with_paper(rows, table) if paper else None, constants=table,
-                  layers=layer_tables(results, table))
+                  layers=layer_tables(results, table), boards=compare_boards(results))
 
 
 def constants_used(report: Report) -> dict[str, str]:

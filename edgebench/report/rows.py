@@ -78,6 +78,7 @@ class ModelRow:
     headline: Headline | None  # None when the run has no figure at all (failed)
     ncnn_cpu: NcnnCpuInfo | None  # what NCNN detected on the board; None for results stored before it was reported
     system_view: str | None  # emulated: the board's system view the guest saw, e.g. "imx6 view d8c2b2202883"
+    board: str | None = None  # which board of a run spread over several it ran on (a labgrid place)
 
     def latency(self, basis: Basis) -> float | None:
         """This model's latency of one kind, or None if the run has no figure of that kind."""
@@ -154,6 +155,7 @@ def build_row(result: RunResult, constants: dict[str, CpuConstants] | None = Non
         headline=headline,
         ncnn_cpu=result.board.ncnn_cpu,
         system_view=result.board.system_view,
+        board=result.board_name,
     )
 
 

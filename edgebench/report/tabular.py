@@ -27,7 +27,8 @@ PAPER_CSV_COLUMNS = (
 def to_json_data(report: Report) -> dict:
     # The constants themselves (hundreds of refits) stay in their file; the report names which it used.
     data = {"run": to_dict(report.run), "rows": to_dict(report.rows), "paper": to_dict(report.paper),
-            "latency_constants": constants_used(report), "layers": to_dict(report.layers)}
+            "latency_constants": constants_used(report), "layers": to_dict(report.layers),
+            "boards": to_dict(report.boards)}
     for row_json, row in zip(data["rows"], report.rows):
         row_json["timed_on"] = row.emulator or "board"
     data["devices"] = cells.device_lines(report)  # the full NcnnCpuInfo fields are in each row's ncnn_cpu

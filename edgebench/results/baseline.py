@@ -133,6 +133,11 @@ def baseline_from_results(
     empty = [r.model for r in results if not r.samples_ms]
     if empty:
         raise EdgebenchError(f"run {run_id}: {', '.join(empty)} recorded no timed samples")
+    names = [r.model for r in results]
+    several = sorted({n for n in names if names.count(n) > 1})
+    if several:
+        raise EdgebenchError(f"run {run_id} ran {', '.join(several)} on several boards (a spread run's anchor); "
+                             "a baseline holds one result per model", "name the other models with --model")
     identity = run_identity(results)
     models = [
         BaselineModel(

@@ -215,3 +215,4 @@ class RunResult:
     layer_breakdown: list[LayerCost] | None = None  # per layer type; only when asked for (RunRequest.breakdown)
     modeled: ModeledLatency | None = None  # the modeled figure with its interval and provenance
     layer_profile: LayerProfile | None = None  # real boards, --per-layer: per-layer times
+    board_name: str | None = None  # the labgrid place it ran on (None: the device itself, or stored before)

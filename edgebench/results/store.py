@@ -44,10 +44,17 @@ COUNTER_COLUMNS = (
 RESULT_COLUMNS = (
     "run_id", "model", "artifact_sha256", "device", "arch", "ncnn_version", "runtime_key", "load_ms",
     "first_inference_ms", "peak_rss_kb", "output_cosine_vs_host", "started_utc", "finished_utc", "status",
-    "error", "modeled_ms", "mflops",
+    "error", "modeled_ms", "mflops", "board_name",
 )  # fmt: skip
 RESULT_JSON_COLUMNS = ("settings", "board", "output_checksum", "layer_breakdown", "modeled", "layer_profile")
 RESULT_REAL_COLUMNS = ("load_ms", "first_inference_ms", "output_cosine_vs_host", "modeled_ms", "mflops")
+
+# Every column of `results` at schema v4, as v5 copies them.
+_V4_RESULT_COLUMNS = (
+    "id, run_id, model, artifact_sha256, device, arch, settings, ncnn_version, runtime_key, load_ms, "
+    "first_inference_ms, peak_rss_kb, output_checksum, output_cosine_vs_host, board, started_utc, finished_utc, "
+    "status, error, has_counters, modeled_ms, mflops, layer_breakdown, modeled, layer_profile"
+)
 
 # Migrations, applied in order; schema_version holds how many have run. Append, never edit a shipped one.
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -109,6 +116,43 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # v4: RunResult.layer_profile (LayerProfile as JSON: per-layer times from the profiling runtime; NULL
     # unless the run was asked for --per-layer on a board that times it).
     ("ALTER TABLE results ADD COLUMN layer_profile TEXT",),
+    # v5: RunResult.board_name (the labgrid place a run spread over a farm ran the model on; NULL otherwise and
+    # in older rows), and a model stored once per board of a run (a spread run's anchor runs on every board):
+    # the table rebuilt as SQLite changes a constraint, its ids kept (samples and counters point at them).
+    (
+        """CREATE TABLE results_v5 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            model TEXT NOT NULL,
+            artifact_sha256 TEXT NOT NULL,
+            device TEXT NOT NULL,
+            arch TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            ncnn_version TEXT NOT NULL,
+            runtime_key TEXT NOT NULL,
+            load_ms REAL NOT NULL,
+            first_inference_ms REAL NOT NULL,
+            peak_rss_kb INTEGER NOT NULL,
+            output_checksum TEXT NOT NULL,
+            output_cosine_vs_host REAL,
+            board TEXT NOT NULL,
+            started_utc TEXT NOT NULL,
+            finished_utc TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            has_counters INTEGER NOT NULL,
+            modeled_ms REAL,
+            mflops REAL,
+            layer_breakdown TEXT,
+            modeled TEXT,
+            layer_profile TEXT,
+            board_name TEXT
+        )""",
+        f"INSERT INTO results_v5 ({_V4_RESULT_COLUMNS}) SELECT {_V4_RESULT_COLUMNS} FROM results",
+        "DROP TABLE results",
+        "ALTER TABLE results_v5 RENAME TO results",
+        "CREATE UNIQUE INDEX results_per_board ON results (run_id, model, COALESCE(board_name, ''))",
+    ),
 ]
 
 _RUN_COLUMNS = "id, started, device, argv, edgebench_version, notes"
@@ -203,8 +247,8 @@ class Store:
             with self._guard():
                 self._enter_wal()
                 self._db.execute("PRAGMA synchronous=FULL")
-                self._db.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
+                self._db.execute("PRAGMA foreign_keys=ON")
         except BaseException:
             self._db.close()
             raise
@@ -426,12 +470,16 @@ class Store:
         return version
 
     def _migrate(self) -> None:
+        """Apply the pending migrations, foreign keys off as SQLite's table rebuild asks (a dropped table's
+        implicit delete would trip them) and checked before the commit."""
         with self._write() as db:
             version = self._schema(db)
             for step in MIGRATIONS[version:]:
                 for statement in step:
                     db.execute(statement)
             if version < len(MIGRATIONS):
+                if db.execute("PRAGMA foreign_key_check").fetchall():
+                    raise self._corrupt(f"rows point at missing ones after migrating to schema {len(MIGRATIONS)}")
                 db.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
 
     @contextlib.contextmanager
@@ -516,16 +564,20 @@ def _check_run(db: sqlite3.Connection, result: RunResult, new_run: NewRun | None
 
 
 def _drop_failed(db: sqlite3.Connection, result: RunResult) -> None:
-    """Remove the run's failed result for this model (a resume replaces it); an ok one is never replaced."""
-    old = db.execute("SELECT id, status FROM results WHERE run_id = ? AND model = ?",
-                     (result.run_id, result.model)).fetchone()
-    if old is None:
-        return
-    if old[1] == Status.OK:
-        raise EdgebenchError(f"run {result.run_id} already has a result for {result.model}")
-    for table in ("samples", "counters", "results"):
-        key = "id" if table == "results" else "result_id"
-        db.execute(f"DELETE FROM {table} WHERE {key} = ?", (old[0],))
+    """Remove the run's failed results this one replaces (a resume redoes them): of its model on its board or
+    on none (export failed, never run), and an ok result those on every board too (a resumed model may land on
+    another board of a farm). An ok result is never replaced: one per model and board."""
+    board = result.board_name or ""
+    old = db.execute("SELECT id, status, COALESCE(board_name, '') FROM results WHERE run_id = ? AND model = ?",
+                     (result.run_id, result.model)).fetchall()
+    if any(status == Status.OK and on == board for _, status, on in old):
+        on = f" on {board}" if board else ""
+        raise EdgebenchError(f"run {result.run_id} already has a result for {result.model}{on}")
+    for result_id, status, on in old:
+        if status != Status.OK and (result.status == Status.OK or on in ("", board)):
+            for table in ("samples", "counters", "results"):
+                db.execute(f"DELETE FROM {table} WHERE {'id' if table == 'results' else 'result_id'} = ?",
+                           (result_id,))
 
 
 def _insert_run(db: sqlite3.Connection, run: NewRun) -> None:
