@@ -125,7 +125,6 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
     from edgebench.boards.board import board_for
     from edgebench.boards.devices import get_device, with_coordinator
     from edgebench.cli.running import failed_models, run_with_progress, timed_settings
-    from edgebench.modeling.latency_model import unmodeled_reason
 
     if not resume:  # a mistyped --device is named before a store file is created for it
         get_device(device_name, devices_file)
@@ -152,8 +151,6 @@ def run_cmd(ctx: click.Context, device_name, models, suite, loops, warmup, threa
         if counting and device.cores > 1:  # said once, before anything is built or sent
             err.print(f"{device.name}: counting with 1 thread of its {device.cores} cores (exact counts need one "
                       "guest thread; --no-counters runs --threads N)")
-        if counting and (unmodeled := unmodeled_reason(device)):
-            err.print(f"{device.name}: {unmodeled}")
         request = RunRequest(device=device, models=tuple(names), settings=settings, artifacts_root=artifacts_root,
                              count=asked["counters"], wait_for_lock=not no_wait, timeout_s=asked["timeout_s"],
                              resume_run=resumed.id if resumed else None, breakdown=asked["per_layer"] and counting,

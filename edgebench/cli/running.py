@@ -30,9 +30,12 @@ def run_with_progress(request: RunRequest, store: Store, show: Callable[[RunResu
     from edgebench.bench.runtimes import BuiltRuntimes
     from edgebench.bench.spread import spread_board, spread_run
     from edgebench.boards.board import board_for
+    from edgebench.modeling.latency_model import unmodeled_reason
 
+    board = (spread_board if parallel else board_for)(request.device, wait=request.wait_for_lock)
+    if request.count and board.counts and (unmodeled := unmodeled_reason(request.device)):
+        err.print(f"{request.device.name}: {unmodeled}")  # said once, before anything is built or sent
     with model_progress(len(request.models)) as (stage, model_done):
-        board = (spread_board if parallel else board_for)(request.device, wait=request.wait_for_lock)
         session = Session(board, BuiltRuntimes(), store, argv=sys.argv[:], on_stage=stage)
         counted: set[str] = set()
 
