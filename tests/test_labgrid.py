@@ -296,11 +296,17 @@ def test_a_killed_run_leaves_its_place_named_with_the_command_that_frees_it(farm
     _free(farm)
 
 
+def _ctrl_c_live() -> None:
+    """The run gets Ctrl-C as from a terminal, even where this test runs as a background job (which inherits
+    SIGINT ignored, and Python then installs no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
 def test_sigterm_and_ctrl_c_release_the_place(farm, artifacts, stop):
     run = subprocess.Popen(labgrid_farm.edgebench_run(farm, "lab-imx6-a", artifacts), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+                           stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_ctrl_c_live)
     farm.wait_acquired("imx6-a")
     time.sleep(0.5)  # into the run proper (export, build or deploy)
     run.send_signal(stop)
@@ -387,7 +393,8 @@ def test_a_place_lost_mid_suite_leaves_its_models_to_the_other(farm_of_two, arti
 def test_sigterm_and_ctrl_c_release_every_place_of_a_spread_run(farm_of_two, artifacts, stop):
     farm = farm_of_two
     run = subprocess.Popen(labgrid_farm.edgebench_run(farm, "lab-imx6", artifacts, *SPREAD), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True, start_new_session=True, env=WIDE)
+                           stderr=subprocess.PIPE, text=True, start_new_session=True, env=WIDE,
+                           preexec_fn=_ctrl_c_live)
     seen = []
     for line in run.stderr:
         seen.append(line)
