@@ -208,3 +208,30 @@ def test_a_model_run_on_several_boards_is_no_baseline():
         baseline_from_results("run", [_on("pi-a", "anchor", 100.0), _on("pi-b", "anchor", 103.0)])
     assert caught.value.hint == "name the other models with --model"
     assert [m.model for m in baseline_from_results("run", [_on("pi-a", "anchor", 100.0)]).models] == ["anchor"]
+
+
+def test_the_spread_of_modeled_boards_is_of_the_figures_the_report_shows(tmp_path):
+    """Stored with other constants, the anchor's figures are re-modeled with the installed ones, in its row
+    and in the spread alike."""
+    from edgebench.modeling.latency_model import load_constants, model_latency
+    from edgebench.results.result import IterationCounts
+
+    a9 = load_constants()["cortex-a9"]
+    other = dataclasses.replace(a9, cycles_per={k: v * 1.3 for k, v in a9.cycles_per.items()})
+    counts = IterationCounts(instructions=5440483, simd_fp=3216556, integer=1063586, loads=628164, stores=196053,
+                             branches=336124, bytes_loaded=23895264, bytes_stored=6863454, l1d_misses=498045,
+                             l1i_misses=3276, l2_misses=196800)
+    stored = model_latency(other, [counts], clock_mhz=800, cache=a9.cache, macs=None)
+    results = [dataclasses.replace(make_result("run", "anchor", emulated=True, counters=1), counters=[counts],
+                                   modeled_ms=stored.ms, modeled=stored, board_name=board) for board in ("a", "b")]
+    report = build_report(_run_info(tmp_path), results)
+    [spread] = report.boards.spreads
+    shown = {row.modeled_ms for row in report.rows}
+    assert len(shown) == 1 and shown != {stored.ms}  # re-modeled
+    assert [ms for _, ms in spread.median_ms] == [shown.pop()] * 2 and spread.spread == 0.0
+
+
+def _run_info(tmp_path):
+    with Store(tmp_path / "s.sqlite3") as store:
+        run_id = store.begin_run("imx6", [])
+        return store.run(run_id)

@@ -10,6 +10,7 @@ boards that count alike agree exactly), else the measured wall time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgebench.results.result import Basis, RunResult, Status
@@ -50,27 +51,30 @@ class BoardComparison:
     spreads: tuple[ModelSpread, ...]
 
 
-def compare_boards(results: list[RunResult]) -> BoardComparison | None:
-    """The comparison of a run's boards; None unless its results name two boards or more."""
+def compare_boards(results: list[RunResult], modeled_ms: Sequence[float | None] | None = None) -> BoardComparison | None:
+    """The comparison of a run's boards; None unless its results name two boards or more. `modeled_ms`: each
+    result's modeled figure as the report shows it (re-modeled with the installed constants), default the
+    stored one."""
     names = sorted({r.board_name for r in results if r.board_name is not None})
     if len(names) < 2:
         return None
-    ok = [r for r in results if r.status == Status.OK and r.board_name is not None]
-    sides = tuple(_side(name, [r for r in ok if r.board_name == name]) for name in names)
+    figures = list(modeled_ms) if modeled_ms is not None else [r.modeled_ms for r in results]
+    ok = [(r, f) for r, f in zip(results, figures) if r.status == Status.OK and r.board_name is not None]
+    sides = tuple(_side(name, [r for r, _ in ok if r.board_name == name]) for name in names)
     disagreements = tuple(line for field in _LABELS if (line := _disagreement(field, sides)) is not None)
     spreads = []
-    for model in dict.fromkeys(r.model for r in ok):
-        on = sorted((r for r in ok if r.model == model and r.samples_ms), key=lambda r: r.board_name)
+    for model in dict.fromkeys(r.model for r, _ in ok):
+        on = sorted(((r, f) for r, f in ok if r.model == model and r.samples_ms), key=lambda rf: rf[0].board_name)
         if len(on) > 1:
             spreads.append(_spread(model, on))
     return BoardComparison(sides, disagreements, tuple(spreads))
 
 
-def _spread(model: str, on: list[RunResult]) -> ModelSpread:
-    if all(r.modeled_ms is not None for r in on):
-        return ModelSpread(model, Basis.MODELED, tuple((r.board_name, r.modeled_ms) for r in on))
-    return ModelSpread(model, Basis.of_wall_time(on[0].board.emulated),
-                       tuple((r.board_name, median(r.samples_ms)) for r in on))
+def _spread(model: str, on: list[tuple[RunResult, float | None]]) -> ModelSpread:
+    if all(f is not None for _, f in on):
+        return ModelSpread(model, Basis.MODELED, tuple((r.board_name, f) for r, f in on))
+    return ModelSpread(model, Basis.of_wall_time(on[0][0].board.emulated),
+                       tuple((r.board_name, median(r.samples_ms)) for r, _ in on))
 
 
 def _side(name: str, results: list[RunResult]) -> BoardSide:

@@ -28,7 +28,7 @@ def build_report(run: RunInfo, results: list[RunResult], *, paper: bool = False,
     table = load_constants() if constants is None else constants
     rows = tuple(build_row(r, table) for r in results)
     return Report(run=run, rows=rows, paper=compare_with_paper(rows, table) if paper else None, constants=table,
-                  layers=layer_tables(results, table), boards=compare_boards(results))
+                  layers=layer_tables(results, table), boards=compare_boards(results, [r.modeled_ms for r in rows]))
 
 
 def constants_used(report: Report) -> dict[str, str]:
