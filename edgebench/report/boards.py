@@ -51,7 +51,8 @@ class BoardComparison:
     spreads: tuple[ModelSpread, ...]
 
 
-def compare_boards(results: list[RunResult], modeled_ms: Sequence[float | None] | None = None) -> BoardComparison | None:
+def compare_boards(results: list[RunResult],
+                   modeled_ms: Sequence[float | None] | None = None) -> BoardComparison | None:
     """The comparison of a run's boards; None unless its results name two boards or more. `modeled_ms`: each
     result's modeled figure as the report shows it (re-modeled with the installed constants), default the
     stored one."""
